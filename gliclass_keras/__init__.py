@@ -1,0 +1,23 @@
+"""GLiClass zero-shot text classification for Keras 3 (torch, JAX, TensorFlow).
+
+```python
+import gliclass_keras
+
+model = gliclass_keras.GLiClassClassifier.from_pretrained("path/to/checkpoint")
+model.classify(["Our team won the match."], ["sport", "travel", "science"])
+```
+"""
+
+from gliclass_keras.config import GLiClassConfig
+from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
+from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GLiClassConfig",
+    "GLiClassClassifier",
+    "GLiClassPreprocessor",
+    "GLiClassTokenizer",
+]

@@ -1,0 +1,124 @@
+"""BERT backbone with the Hugging Face feed-forward activation."""
+
+import keras
+import keras_hub
+
+from gliclass_keras.api_export import register
+
+
+@register
+def gelu_tanh(x):
+    """GELU, tanh approximation (Hugging Face `gelu_new`)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+# Hugging Face `hidden_act` names -> Keras activations.
+HIDDEN_ACTIVATIONS = {
+    # Exact (erf) GELU, what Hugging Face calls "gelu".
+    "gelu": keras.activations.gelu,
+    # The tanh approximation, under its two Hugging Face names.
+    "gelu_new": gelu_tanh,
+    "gelu_pytorch_tanh": gelu_tanh,
+    "relu": keras.activations.relu,
+}
+
+
+@register
+class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
+    """A `keras_hub.models.BertBackbone` with a configurable FFN activation.
+
+    keras-hub's `BertBackbone` hard-codes the tanh approximation of GELU in
+    every transformer layer, while Hugging Face BERT checkpoints
+    (`hidden_act="gelu"`) use the exact erf GELU; the mismatch moves hidden
+    states by about 1e-3. This subclass patches the activation of every
+    feed-forward intermediate dense layer in `__init__`, so the choice is part
+    of the config and survives `get_config()`/`from_config()` and `.keras`
+    save/load. Inputs and outputs are those of `BertBackbone`.
+
+    Args:
+        vocabulary_size: int. The size of the token vocabulary.
+        num_layers: int. The number of transformer layers.
+        num_heads: int. The number of attention heads of each layer.
+        hidden_dim: int. The hidden size of the transformer layers.
+        intermediate_dim: int. The width of the feed-forward intermediate
+            layer.
+        dropout: float. Dropout probability. Defaults to `0.1`.
+        max_sequence_length: int. The number of learned position embeddings.
+            Defaults to `512`.
+        num_segments: int. The number of segment (token type) ids.
+            Defaults to `2`.
+        hidden_activation: str. The Hugging Face `hidden_act` name of the
+            feed-forward activation: `"gelu"` (exact erf GELU, the default),
+            `"gelu_new"` or `"gelu_pytorch_tanh"` (tanh approximation, what
+            plain `BertBackbone` uses) or `"relu"`.
+        dtype: string or `keras.DTypePolicy`. The dtype policy of the layers.
+        **kwargs: other `keras.Model` arguments (`name`, `trainable`).
+
+    Example:
+    ```python
+    backbone = ExactGeluBertBackbone(
+        vocabulary_size=100,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=64,
+    )
+    outputs = backbone(
+        {
+            "token_ids": np.ones((1, 8), "int32"),
+            "segment_ids": np.zeros((1, 8), "int32"),
+            "padding_mask": np.ones((1, 8), "int32"),
+        }
+    )
+    outputs["sequence_output"].shape  # (1, 8, 32)
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        dropout=0.1,
+        max_sequence_length=512,
+        num_segments=2,
+        hidden_activation="gelu",
+        dtype=None,
+        **kwargs,
+    ):
+        if hidden_activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(
+                "`hidden_activation` must be one of "
+                f"{sorted(HIDDEN_ACTIVATIONS)}. Received: "
+                f"hidden_activation={hidden_activation!r}"
+            )
+        super().__init__(
+            vocabulary_size=vocabulary_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            max_sequence_length=max_sequence_length,
+            num_segments=num_segments,
+            dtype=dtype,
+            **kwargs,
+        )
+        # The transformer layers were built by the functional construction
+        # above; the activation is only read in `call`, so patching the built
+        # dense layers changes every later forward pass.
+        activation = HIDDEN_ACTIVATIONS[hidden_activation]
+        for layer in self.transformer_layers:
+            layer.activation = activation  # what `layer.get_config()` reports
+            layer._feedforward_intermediate_dense.activation = activation
+
+        # === Config ===
+        self.hidden_activation = hidden_activation
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"hidden_activation": self.hidden_activation})
+        return config

@@ -1,0 +1,173 @@
+"""Run a keras-hub backbone layer by layer and return every hidden state."""
+
+import keras
+import keras_hub
+from keras import ops
+
+from gliclass_keras.api_export import register
+
+
+def _bert_hidden_states(
+    backbone, token_ids, padding_mask, extra_embeddings, training
+):
+    """`BertBackbone`: HF `BertModel` with `token_type_ids` all zero."""
+    x = backbone.token_embedding(token_ids)
+    if extra_embeddings is not None:
+        x = x + ops.cast(extra_embeddings, x.dtype)
+    positions = backbone.position_embedding(x)
+    segments = backbone.segment_embedding(ops.zeros_like(token_ids))
+    x = backbone.embeddings_add((x, positions, segments))
+    x = backbone.embeddings_layer_norm(x)
+    x = backbone.embeddings_dropout(x, training=training)
+    hidden_states = [x]
+    for layer in backbone.transformer_layers:
+        x = layer(x, padding_mask=padding_mask, training=training)
+        hidden_states.append(x)
+    return hidden_states
+
+
+def _deberta_v3_hidden_states(
+    backbone, token_ids, padding_mask, extra_embeddings, training
+):
+    """`DebertaV3Backbone`: HF `DebertaV2Model` (v3 layout)."""
+    x = backbone.token_embedding(token_ids)
+    if extra_embeddings is not None:
+        x = x + ops.cast(extra_embeddings, x.dtype)
+    x = backbone.embeddings_layer_norm(x)
+    x = backbone.embeddings_dropout(x, training=training)
+    rel_embeddings = backbone.relative_embeddings(x)
+    hidden_states = [x]
+    for layer in backbone.transformer_layers:
+        x = layer(
+            x,
+            rel_embeddings=rel_embeddings,
+            padding_mask=padding_mask,
+            training=training,
+        )
+        hidden_states.append(x)
+    return hidden_states
+
+
+# Backbone family -> `fn(backbone, token_ids, padding_mask, extra_embeddings,
+# training)` returning `[embeddings_output, layer_1, ..., layer_N]`. Add an
+# entry here to support another family; subclasses match their base class.
+HIDDEN_STATES_FNS = {
+    keras_hub.models.DebertaV3Backbone: _deberta_v3_hidden_states,
+    keras_hub.models.BertBackbone: _bert_hidden_states,
+}
+
+
+def _hidden_states_fn(backbone):
+    for cls in type(backbone).__mro__:
+        if cls in HIDDEN_STATES_FNS:
+            return HIDDEN_STATES_FNS[cls]
+    supported = ", ".join(cls.__name__ for cls in HIDDEN_STATES_FNS)
+    raise TypeError(
+        f"`backbone` must be one of: {supported} (or a subclass). "
+        f"Received: backbone={type(backbone).__name__}"
+    )
+
+
+@register
+class BackboneEncoder(keras.layers.Layer):
+    """Runs a keras-hub backbone and returns all of its hidden states.
+
+    The layer calls the backbone's own sublayers (token embedding, embedding
+    layer norm and dropout, position/segment or relative embeddings,
+    transformer layers) itself and returns the list
+    `[embeddings_output, layer_1_output, ..., layer_N_output]` (length
+    `num_layers + 1`), like Hugging Face's `output_hidden_states=True`, so
+    `hidden_states[encoder_layer_id]` means the same thing as in GLiClass.
+    It has no variables of its own: its weights are the backbone's.
+
+    Supported families (see `HIDDEN_STATES_FNS`):
+
+    * `keras_hub.models.DebertaV3Backbone`: like HF `DebertaV2Model` on
+      every real (non-padded) token. Padded positions differ from Hugging
+      Face (keras-hub masks padded keys only); GLiClass-Keras never reads
+      them, since its pooling honours the padding mask.
+    * `keras_hub.models.BertBackbone` (and `ExactGeluBertBackbone`): like HF
+      `BertModel` with `token_type_ids` all zero.
+
+    Args:
+        backbone: a keras-hub backbone of a supported family.
+        **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+            `dtype` defaults to the backbone's dtype policy.
+
+    Call arguments:
+        token_ids: int tensor `(batch, length)`.
+        padding_mask: tensor `(batch, length)`, 1/True for real tokens.
+        extra_embeddings: optional float tensor `(batch, length, hidden_dim)`
+            added to the word embeddings before position embeddings and the
+            embedding layer norm (HF `inputs_embeds = word_embeddings(ids) +
+            extra`), e.g. GLiClass segment embeddings.
+        training: bool, whether dropout is active.
+
+    Example:
+    ```python
+    backbone = keras_hub.models.DebertaV3Backbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
+        intermediate_dim=64, max_sequence_length=64, bucket_size=16,
+    )
+    encoder = BackboneEncoder(backbone)
+    hidden_states = encoder(
+        np.ones((2, 8), "int32"), np.ones((2, 8), "int32")
+    )
+    len(hidden_states)  # 3
+    ```
+    """
+
+    def __init__(self, backbone, **kwargs):
+        _hidden_states_fn(backbone)  # validates the family
+        kwargs.setdefault("dtype", backbone.dtype_policy)
+        super().__init__(**kwargs)
+        self.backbone = backbone
+
+    @property
+    def num_hidden_states(self):
+        """`num_layers + 1`: the length of the returned list."""
+        return self.backbone.num_layers + 1
+
+    def build(
+        self,
+        token_ids_shape,
+        padding_mask_shape=None,
+        extra_embeddings_shape=None,
+    ):
+        # The backbone is a functional model, built at construction.
+        self.built = True
+
+    def call(
+        self, token_ids, padding_mask, extra_embeddings=None, training=None
+    ):
+        token_ids = ops.cast(token_ids, "int32")
+        fn = _hidden_states_fn(self.backbone)
+        return fn(
+            self.backbone, token_ids, padding_mask, extra_embeddings, training
+        )
+
+    def compute_output_spec(
+        self, token_ids, padding_mask, extra_embeddings=None, training=None
+    ):
+        shape = tuple(token_ids.shape[:2]) + (self.backbone.hidden_dim,)
+        dtype = self.backbone.compute_dtype
+        return [
+            keras.KerasTensor(shape, dtype=dtype)
+            for _ in range(self.num_hidden_states)
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"backbone": keras.saving.serialize_keras_object(self.backbone)}
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config["backbone"], dict):
+            config["backbone"] = keras.saving.deserialize_keras_object(
+                config["backbone"]
+            )
+        return cls(**config)

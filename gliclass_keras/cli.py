@@ -1,0 +1,84 @@
+"""The `gliclass-keras` command line.
+
+```
+gliclass-keras classify --model PATH --labels sport,travel "Our team won." "I love Rome."
+echo "Our team won." | gliclass-keras classify --model PATH --labels sport,travel --single-label
+```
+
+`PATH` is a reference checkpoint directory or a `.keras` file. Texts come from
+the arguments, or one per line from standard input when none are given. Each
+text gives one JSON line: `{"text": ..., "predictions": [{"label", "score"}]}`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gliclass-keras", description="GLiClass zero-shot text classification (Keras 3)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    classify = commands.add_parser("classify", help="classify texts against candidate labels")
+    classify.add_argument(
+        "--model", required=True, help="a GLiClass checkpoint directory or a .keras file"
+    )
+    classify.add_argument("--labels", required=True, help="comma-separated candidate labels")
+    classify.add_argument(
+        "--single-label", action="store_true", help="pick one label per text (softmax)"
+    )
+    classify.add_argument(
+        "--threshold", type=float, default=0.5, help="multi-label score cut-off (default 0.5)"
+    )
+    classify.add_argument("--batch-size", type=int, default=8)
+    classify.add_argument("--prompt", default=None, help="optional task description")
+    classify.add_argument("texts", nargs="*", help="texts (default: one per line on stdin)")
+    return parser
+
+
+def load_model(path):
+    """A `GLiClassClassifier` from a checkpoint directory or a `.keras` file."""
+    import keras
+
+    from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+
+    if os.path.isdir(path):
+        return GLiClassClassifier.from_pretrained(path)
+    if os.path.isfile(path) and path.endswith(".keras"):
+        return keras.saving.load_model(path)
+    raise ValueError(
+        f"--model must be a GLiClass checkpoint directory or a .keras file. Received: {path!r}"
+    )
+
+
+def main(argv=None):
+    args = _build_parser().parse_args(argv)
+    labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+    texts = args.texts
+    if not texts:
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        print("gliclass-keras: no texts given (as arguments or on stdin)", file=sys.stderr)
+        return 2
+    try:
+        model = load_model(args.model)
+        results = model.classify(
+            texts,
+            labels,
+            threshold=args.threshold,
+            classification_type="single-label" if args.single_label else "multi-label",
+            batch_size=args.batch_size,
+            prompt=args.prompt,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"gliclass-keras: {error}", file=sys.stderr)
+        return 2
+    for text, predictions in zip(texts, results):
+        print(json.dumps({"text": text, "predictions": predictions}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,558 @@
+"""Hugging Face backbone configs and weights -> keras-hub backbones.
+
+Two entry points:
+
+* `backbone_from_hf_config(hf_config)` builds an (untrained) keras-hub
+  backbone from a Hugging Face `config.json` dict (`model_type` `"deberta-v2"`
+  in its DeBERTa-v3 layout, or `"bert"`).
+* `load_hf_backbone_weights(backbone, tensors, prefix)` copies a Hugging Face
+  state dict (NumPy arrays, e.g. from `safetensors.numpy.load_file`) into it.
+
+The small helpers `linear_kernel`, `reshape_to`, `copy_tensor` and
+`port_weights` do the NumPy -> Keras variable bookkeeping (transposing
+`torch.nn.Linear` weights, splitting attention heads, checking that every key
+exists and every shape fits) and are meant to be reused for other weight
+mappings. This module never imports torch or transformers.
+"""
+
+import math
+import numbers
+
+import keras_hub
+import numpy as np
+
+from gliclass_keras.backbones.bert import HIDDEN_ACTIVATIONS
+from gliclass_keras.backbones.bert import ExactGeluBertBackbone
+
+# keras-hub hard-codes these layer norm epsilons.
+DEBERTA_V3_LAYER_NORM_EPSILON = 1e-7
+BERT_LAYER_NORM_EPSILON = 1e-12
+
+
+# ----------------------------------------------------------------------------
+# NumPy -> variable helpers
+# ----------------------------------------------------------------------------
+def copy_tensor(tensor, shape):
+    """Return `tensor` unchanged; `shape` must be its shape.
+
+    A transform for `port_weights` (embeddings, layer norms, Dense biases).
+    """
+    if tuple(tensor.shape) != tuple(shape):
+        raise ValueError(f"expected shape {tuple(shape)}")
+    return tensor
+
+
+def reshape_to(tensor, shape):
+    """Reshape a tensor with the same number of elements to `shape`.
+
+    A transform for `port_weights`, e.g. a `(num_heads * head_dim,)` query bias
+    -> the `(num_heads, head_dim)` bias of a Keras `EinsumDense`.
+    """
+    if tensor.ndim != 1 or tensor.size != math.prod(shape):
+        raise ValueError(f"expected shape ({math.prod(shape)},)")
+    return np.reshape(tensor, shape)
+
+
+def linear_kernel(weight, shape, num_input_axes=1):
+    """Turn a `torch.nn.Linear` weight `(out, in)` into a Keras kernel.
+
+    The weight is transposed to `(in, out)` and reshaped to `shape`, whose
+    first `num_input_axes` axes are the input axes: `(in, out)` for a Dense
+    kernel, `(in, num_heads, head_dim)` for an attention query/key/value
+    `EinsumDense` (`num_input_axes=1`) and `(num_heads, head_dim, out)` for
+    an attention output projection (`num_input_axes=2`). The head split
+    matches Hugging Face's `view(..., num_heads, head_dim)`.
+    """
+    shape = tuple(shape)
+    expected = (
+        math.prod(shape[num_input_axes:]),
+        math.prod(shape[:num_input_axes]),
+    )
+    if tuple(weight.shape) != expected:
+        raise ValueError(f"expected shape {expected}")
+    return np.reshape(np.transpose(weight), shape)
+
+
+def output_linear_kernel(weight, shape):
+    """`linear_kernel` for a kernel with two input axes (heads, head_dim)."""
+    return linear_kernel(weight, shape, num_input_axes=2)
+
+
+def port_weights(tensors, prefix, plan):
+    """Assign NumPy tensors to Keras variables, all or nothing.
+
+    Args:
+        tensors: dict mapping names to NumPy arrays (a Hugging Face state
+            dict).
+        prefix: str prepended to every key of `plan`.
+        plan: list of `(variable, key, transform)`; `transform(array, shape)`
+            returns the array to assign to `variable` (`copy_tensor`,
+            `reshape_to`, `linear_kernel`, ...) and raises `ValueError` when
+            the array's shape does not fit.
+
+    Returns:
+        The set of full keys (`prefix + key`) that were assigned.
+
+    Raises:
+        ValueError: listing every missing key, or every shape mismatch. No
+            variable is changed in that case.
+    """
+    if not isinstance(tensors, dict):
+        raise TypeError(
+            "`tensors` must be a dict of NumPy arrays. Received: "
+            f"tensors={type(tensors).__name__}"
+        )
+    missing = [
+        prefix + key for _, key, _ in plan if prefix + key not in tensors
+    ]
+    if missing:
+        raise ValueError(
+            f"Missing {len(missing)} weight(s) in `tensors` (prefix "
+            f"{prefix!r}): {', '.join(missing)}"
+        )
+    values, problems = [], []
+    for variable, key, transform in plan:
+        full_key = prefix + key
+        tensor = np.asarray(tensors[full_key])
+        shape = tuple(variable.shape)
+        try:
+            value = transform(tensor, shape)
+        except ValueError as e:
+            problems.append(
+                f"{full_key}: shape {tuple(tensor.shape)}, {e} for "
+                f"{variable.path} {shape}"
+            )
+            continue
+        values.append((variable, value))
+    if problems:
+        raise ValueError(
+            "Shape mismatch between `tensors` and the backbone: "
+            + "; ".join(problems)
+        )
+    for variable, value in values:
+        variable.assign(value)  # Keras casts to the variable's dtype
+    return {prefix + key for _, key, _ in plan}
+
+
+def _layer_norm_keys(tensors, prefix, base):
+    """`base.weight`/`base.bias`, or the legacy `base.gamma`/`base.beta`."""
+    if prefix + f"{base}.weight" not in tensors and (
+        prefix + f"{base}.gamma" in tensors
+    ):
+        return f"{base}.gamma", f"{base}.beta"
+    return f"{base}.weight", f"{base}.bias"
+
+
+def _layer_norm(plan, tensors, prefix, layer, base):
+    gamma_key, beta_key = _layer_norm_keys(tensors, prefix, base)
+    plan.append((layer.gamma, gamma_key, copy_tensor))
+    plan.append((layer.beta, beta_key, copy_tensor))
+
+
+def _dense(plan, layer, base, kernel=linear_kernel, bias=copy_tensor):
+    plan.append((layer.kernel, f"{base}.weight", kernel))
+    plan.append((layer.bias, f"{base}.bias", bias))
+
+
+# ----------------------------------------------------------------------------
+# configs
+# ----------------------------------------------------------------------------
+def _get_config_dict(hf_config):
+    if hasattr(hf_config, "to_dict") and not isinstance(hf_config, dict):
+        hf_config = hf_config.to_dict()  # a transformers PretrainedConfig
+    if not isinstance(hf_config, dict):
+        raise TypeError(
+            "`hf_config` must be a dict (a Hugging Face config.json). "
+            f"Received: hf_config={type(hf_config).__name__}"
+        )
+    return hf_config
+
+
+def _unsupported(model_type, field, value, supported):
+    return ValueError(
+        f"Unsupported {model_type!r} config: `{field}`={value!r} "
+        f"(only {supported} is supported by the keras-hub backbone)."
+    )
+
+
+def _common_sizes(hf_config, model_type, vocabulary_size):
+    try:
+        sizes = {
+            "vocabulary_size": hf_config["vocab_size"],
+            "num_layers": hf_config["num_hidden_layers"],
+            "num_heads": hf_config["num_attention_heads"],
+            "hidden_dim": hf_config["hidden_size"],
+            "intermediate_dim": hf_config["intermediate_size"],
+        }
+    except KeyError as e:
+        raise ValueError(
+            f"`hf_config` ({model_type!r}) has no field {e.args[0]!r}."
+        ) from None
+    if vocabulary_size is not None:
+        if (
+            not isinstance(vocabulary_size, numbers.Integral)
+            or isinstance(vocabulary_size, bool)
+            or vocabulary_size < 1
+        ):
+            raise ValueError(
+                "`vocabulary_size` must be a positive int or None. "
+                f"Received: vocabulary_size={vocabulary_size!r}"
+            )
+        sizes["vocabulary_size"] = int(vocabulary_size)
+    if sizes["hidden_dim"] % sizes["num_heads"]:
+        raise ValueError(
+            f"Unsupported {model_type!r} config: `hidden_size`="
+            f"{sizes['hidden_dim']} is not a multiple of "
+            f"`num_attention_heads`={sizes['num_heads']}."
+        )
+    return sizes
+
+
+def _check(model_type, hf_config, field, default, ok, supported):
+    value = hf_config.get(field, default)
+    if not ok(value):
+        raise _unsupported(model_type, field, value, supported)
+    return value
+
+
+def _is_eps(expected):
+    return lambda value: isinstance(value, (int, float)) and math.isclose(
+        value, expected, rel_tol=1e-6
+    )
+
+
+def _deberta_v2_backbone(hf_config, vocabulary_size, dtype):
+    model_type = "deberta-v2"
+    sizes = _common_sizes(hf_config, model_type, vocabulary_size)
+    check = lambda *args: _check(model_type, hf_config, *args)  # noqa: E731
+    # Defaults are those of transformers' DebertaV2Config / modeling code.
+    check("relative_attention", False, lambda v: v is True, "True")
+    check("position_biased_input", True, lambda v: v is False, "False")
+    check("share_att_key", False, lambda v: v is True, "True")
+    check("type_vocab_size", 0, lambda v: v == 0, "0")
+    check("hidden_act", "gelu", lambda v: v == "gelu", "'gelu'")
+    check("conv_kernel_size", 0, lambda v: not v, "0")
+    check(
+        "layer_norm_eps",
+        1e-7,
+        _is_eps(DEBERTA_V3_LAYER_NORM_EPSILON),
+        DEBERTA_V3_LAYER_NORM_EPSILON,
+    )
+    check(
+        "embedding_size",
+        sizes["hidden_dim"],
+        lambda v: v in (None, sizes["hidden_dim"]),
+        "hidden_size",
+    )
+    check(
+        "attention_head_size",
+        None,
+        lambda v: v in (None, sizes["hidden_dim"] // sizes["num_heads"]),
+        "hidden_size // num_attention_heads",
+    )
+
+    def _names(value):
+        if value is None:
+            return set()
+        if isinstance(value, str):
+            value = value.split("|")
+        return {str(x).strip().lower() for x in value}
+
+    check(
+        "pos_att_type",
+        None,
+        lambda v: _names(v) == {"p2c", "c2p"},
+        "['p2c', 'c2p']",
+    )
+    check(
+        "norm_rel_ebd",
+        "none",
+        lambda v: _names(v) == {"layer_norm"},
+        "'layer_norm'",
+    )
+    bucket_size = check(
+        "position_buckets",
+        -1,
+        lambda v: isinstance(v, int) and v > 0,
+        "a positive int",
+    )
+    max_position_embeddings = hf_config.get("max_position_embeddings", 512)
+    max_relative_positions = hf_config.get("max_relative_positions", -1)
+    if max_relative_positions < 1:
+        max_relative_positions = max_position_embeddings
+    # keras-hub's DisentangledSelfAttention only uses `max_sequence_length`
+    # (as `max_position_embeddings`) for the log-bucket formula, where
+    # Hugging Face uses `max_relative_positions`; DeBERTa has no absolute
+    # position embeddings, so this is the value to pass. It does not limit
+    # the input length.
+    return keras_hub.models.DebertaV3Backbone(
+        **sizes,
+        dropout=hf_config.get("hidden_dropout_prob", 0.1),
+        max_sequence_length=max_relative_positions,
+        bucket_size=bucket_size,
+        dtype=dtype,
+    )
+
+
+def _bert_backbone(hf_config, vocabulary_size, dtype):
+    model_type = "bert"
+    sizes = _common_sizes(hf_config, model_type, vocabulary_size)
+    check = lambda *args: _check(model_type, hf_config, *args)  # noqa: E731
+    hidden_act = check(
+        "hidden_act",
+        "gelu",
+        lambda v: v in HIDDEN_ACTIVATIONS,
+        sorted(HIDDEN_ACTIVATIONS),
+    )
+    check(
+        "layer_norm_eps",
+        1e-12,
+        _is_eps(BERT_LAYER_NORM_EPSILON),
+        BERT_LAYER_NORM_EPSILON,
+    )
+    check(
+        "position_embedding_type",
+        "absolute",
+        lambda v: v == "absolute",
+        "'absolute'",
+    )
+    check("is_decoder", False, lambda v: not v, "False")
+    check("add_cross_attention", False, lambda v: not v, "False")
+    num_segments = check(
+        "type_vocab_size", 2, lambda v: isinstance(v, int) and v > 0, ">= 1"
+    )
+    return ExactGeluBertBackbone(
+        **sizes,
+        dropout=hf_config.get("hidden_dropout_prob", 0.1),
+        max_sequence_length=hf_config.get("max_position_embeddings", 512),
+        num_segments=num_segments,
+        hidden_activation=hidden_act,
+        dtype=dtype,
+    )
+
+
+_CONFIG_CONVERTERS = {
+    "deberta-v2": _deberta_v2_backbone,
+    "bert": _bert_backbone,
+}
+
+
+def backbone_from_hf_config(hf_config, vocabulary_size=None, dtype=None):
+    """Build a keras-hub backbone from a Hugging Face backbone config.
+
+    Supported `model_type`s:
+
+    * `"deberta-v2"` in the DeBERTa-v3 layout (`relative_attention=True`,
+      `position_biased_input=False`, `share_att_key=True`,
+      `pos_att_type=["p2c", "c2p"]`, `norm_rel_ebd="layer_norm"`,
+      `type_vocab_size=0`, `position_buckets > 0`, `hidden_act="gelu"`,
+      `layer_norm_eps=1e-7`) -> `keras_hub.models.DebertaV3Backbone` with
+      `bucket_size=position_buckets` and `max_sequence_length=
+      max_relative_positions` (`-1` -> `max_position_embeddings`), the value
+      keras-hub uses in its log-bucket formula; it is not a length limit.
+    * `"bert"` (`layer_norm_eps=1e-12`, absolute positions, encoder only) ->
+      `ExactGeluBertBackbone` with `hidden_activation=hidden_act` and
+      `num_segments=type_vocab_size`.
+
+    Dropout is `hidden_dropout_prob` (keras-hub has one rate; the attention
+    dropout of Hugging Face, `attention_probs_dropout_prob`, is not used).
+
+    Args:
+        hf_config: dict. The Hugging Face config (`config.json`; for
+            GLiClass, its nested `encoder_config`).
+        vocabulary_size: int or None. Overrides `vocab_size`, e.g. when the
+            checkpoint's embedding was resized after the config was written.
+        dtype: string or `keras.DTypePolicy` for the backbone, or None.
+
+    Returns:
+        A randomly initialised keras-hub backbone.
+
+    Raises:
+        ValueError: naming the unsupported `model_type`, or the unsupported
+            config field and its value.
+
+    Example:
+    ```python
+    config = json.load(open("config.json"))["encoder_config"]
+    backbone = backbone_from_hf_config(config)
+    ```
+    """
+    hf_config = _get_config_dict(hf_config)
+    model_type = hf_config.get("model_type")
+    if model_type not in _CONFIG_CONVERTERS:
+        raise ValueError(
+            f"Unsupported `model_type`={model_type!r} in `hf_config`; "
+            f"supported: {sorted(_CONFIG_CONVERTERS)}."
+        )
+    return _CONFIG_CONVERTERS[model_type](hf_config, vocabulary_size, dtype)
+
+
+# ----------------------------------------------------------------------------
+# weights
+# ----------------------------------------------------------------------------
+def _deberta_v3_plan(backbone, tensors, prefix):
+    plan = [
+        (
+            backbone.token_embedding.embeddings,
+            "embeddings.word_embeddings.weight",
+            copy_tensor,
+        ),
+        (
+            backbone.relative_embeddings.rel_embeddings,
+            "encoder.rel_embeddings.weight",
+            copy_tensor,
+        ),
+    ]
+    _layer_norm(
+        plan, tensors, prefix, backbone.embeddings_layer_norm,
+        "embeddings.LayerNorm",
+    )
+    _layer_norm(
+        plan, tensors, prefix, backbone.relative_embeddings.layer_norm,
+        "encoder.LayerNorm",
+    )
+    for i, layer in enumerate(backbone.transformer_layers):
+        base = f"encoder.layer.{i}"
+        attention = layer._self_attention_layer
+        for dense, name in (
+            (attention._query_dense, "query_proj"),
+            (attention._key_dense, "key_proj"),
+            (attention._value_dense, "value_proj"),
+        ):
+            _dense(
+                plan, dense, f"{base}.attention.self.{name}", bias=reshape_to
+            )
+        _dense(plan, attention._output_dense, f"{base}.attention.output.dense")
+        _layer_norm(
+            plan, tensors, prefix, layer._self_attention_layer_norm,
+            f"{base}.attention.output.LayerNorm",
+        )
+        _dense(
+            plan, layer._feedforward_intermediate_dense,
+            f"{base}.intermediate.dense",
+        )
+        _dense(plan, layer._feedforward_output_dense, f"{base}.output.dense")
+        _layer_norm(
+            plan, tensors, prefix, layer._feedforward_layer_norm,
+            f"{base}.output.LayerNorm",
+        )
+    return plan
+
+
+def _bert_plan(backbone, tensors, prefix):
+    plan = [
+        (
+            backbone.token_embedding.embeddings,
+            "embeddings.word_embeddings.weight",
+            copy_tensor,
+        ),
+        (
+            backbone.position_embedding.position_embeddings,
+            "embeddings.position_embeddings.weight",
+            copy_tensor,
+        ),
+        (
+            backbone.segment_embedding.embeddings,
+            "embeddings.token_type_embeddings.weight",
+            copy_tensor,
+        ),
+    ]
+    _layer_norm(
+        plan, tensors, prefix, backbone.embeddings_layer_norm,
+        "embeddings.LayerNorm",
+    )
+    for i, layer in enumerate(backbone.transformer_layers):
+        base = f"encoder.layer.{i}"
+        attention = layer._self_attention_layer
+        for dense, name in (
+            (attention.query_dense, "query"),
+            (attention.key_dense, "key"),
+            (attention.value_dense, "value"),
+        ):
+            _dense(
+                plan, dense, f"{base}.attention.self.{name}", bias=reshape_to
+            )
+        _dense(
+            plan, attention.output_dense, f"{base}.attention.output.dense",
+            kernel=output_linear_kernel,
+        )
+        _layer_norm(
+            plan, tensors, prefix, layer._self_attention_layer_norm,
+            f"{base}.attention.output.LayerNorm",
+        )
+        _dense(
+            plan, layer._feedforward_intermediate_dense,
+            f"{base}.intermediate.dense",
+        )
+        _dense(plan, layer._feedforward_output_dense, f"{base}.output.dense")
+        _layer_norm(
+            plan, tensors, prefix, layer._feedforward_layer_norm,
+            f"{base}.output.LayerNorm",
+        )
+    # The pooler is optional (`add_pooling_layer=False` checkpoints have
+    # none); without it `pooled_dense` keeps its random initialisation.
+    if prefix + "pooler.dense.weight" in tensors:
+        _dense(plan, backbone.pooled_dense, "pooler.dense")
+    return plan
+
+
+# Ordered: the first matching class wins (subclasses before base classes).
+_WEIGHT_PLANS = (
+    (keras_hub.models.DebertaV3Backbone, _deberta_v3_plan),
+    (keras_hub.models.BertBackbone, _bert_plan),
+)
+
+
+def load_hf_backbone_weights(backbone, tensors, prefix=""):
+    """Copy a Hugging Face backbone state dict into a keras-hub backbone.
+
+    Supports `keras_hub.models.DebertaV3Backbone` (HF `DebertaV2Model` keys)
+    and `keras_hub.models.BertBackbone` / `ExactGeluBertBackbone` (HF
+    `BertModel` keys). Layer norms may be named `weight`/`bias` or the legacy
+    `gamma`/`beta`. For BERT the pooler (`pooler.dense.*`) is copied into
+    `pooled_dense` when present; when absent, `pooled_dense` keeps its random
+    initialisation (GLiClass never uses the pooled output).
+
+    Args:
+        backbone: the keras-hub backbone, e.g. from `backbone_from_hf_config`.
+        tensors: dict mapping names to NumPy arrays, as returned by
+            `safetensors.numpy.load_file`.
+        prefix: str. The prefix of the backbone's keys in `tensors`, e.g.
+            `"model.encoder_model."` for a GLiClass checkpoint.
+
+    Returns:
+        The set of keys of `tensors` that were consumed. Keys under `prefix`
+        that are not in it (e.g. an `embeddings.position_ids` buffer) were
+        ignored.
+
+    Raises:
+        ValueError: listing the full names of all missing keys, or all shape
+            mismatches; the backbone is left unchanged.
+        TypeError: for an unsupported backbone class.
+
+    Example:
+    ```python
+    tensors = safetensors.numpy.load_file("model.safetensors")
+    consumed = load_hf_backbone_weights(
+        backbone, tensors, prefix="model.encoder_model."
+    )
+    ```
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(
+            f"`prefix` must be a str. Received: prefix={prefix!r}"
+        )
+    for cls, make_plan in _WEIGHT_PLANS:
+        if isinstance(backbone, cls):
+            if not isinstance(tensors, dict):
+                raise TypeError(
+                    "`tensors` must be a dict of NumPy arrays. Received: "
+                    f"tensors={type(tensors).__name__}"
+                )
+            return port_weights(
+                tensors, prefix, make_plan(backbone, tensors, prefix)
+            )
+    raise TypeError(
+        "`backbone` must be a keras_hub DebertaV3Backbone or BertBackbone. "
+        f"Received: backbone={type(backbone).__name__}"
+    )

@@ -1,0 +1,82 @@
+"""Learnable logit scale and the two L2-normalisation conventions."""
+
+import keras
+from keras import ops
+
+from gliclass_keras.api_export import register
+
+NORMALIZE_MODES = ("add", "max")
+
+
+def l2_normalize(x, eps=1e-8, mode="add", axis=-1):
+    """L2-normalise `x` along `axis` with one of the reference's conventions.
+
+    * `mode="add"`: `x / (||x|| + eps)` (uni-encoder and decoder-kv heads).
+    * `mode="max"`: `x / max(||x||, eps)` (`torch.nn.functional.normalize`,
+      used by the bi-encoders and encoder-decoders).
+
+    Args:
+        x: float tensor.
+        eps: float. Defaults to `1e-8`.
+        mode: str. `"add"` or `"max"`. Defaults to `"add"`.
+        axis: int. Defaults to `-1`.
+    """
+    if mode not in NORMALIZE_MODES:
+        raise ValueError(
+            f"Invalid `mode`: {mode!r}. Expected one of {list(NORMALIZE_MODES)}."
+        )
+    norm = ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
+    if mode == "add":
+        return x / (norm + eps)
+    return x / ops.maximum(norm, eps)
+
+
+@register
+class LogitScale(keras.layers.Layer):
+    """Multiplies logits by a learnable scalar (used linearly, no `exp`).
+
+    The reference `GLiClassBaseModel.logit_scale` parameter (initialised to
+    `config.logit_scale_init_value`, default 2.6592). The uni-encoder applies
+    it only with `normalize_features=True`; bi-encoders always apply it.
+
+    Args:
+        init_value: float. Initial value of the scale. Defaults to `2.6592`.
+        **kwargs: other keyword arguments passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: float tensor of logits, any shape.
+
+    Example:
+    ```python
+    scale = gliclass_keras.layers.LogitScale(init_value=2.0)
+    scale(np.ones((2, 3), "float32"))  # all 2.0
+    ```
+    """
+
+    def __init__(self, init_value=2.6592, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(init_value, bool) or not isinstance(init_value, (int, float)):
+            raise ValueError(
+                f"`init_value` must be a number. Received: init_value={init_value!r}"
+            )
+        self.init_value = float(init_value)
+
+    def build(self, input_shape=None):
+        self.logit_scale = self.add_weight(
+            name="logit_scale",
+            shape=(),
+            initializer=keras.initializers.Constant(self.init_value),
+            trainable=True,
+        )
+        self.built = True
+
+    def call(self, inputs):
+        return inputs * ops.cast(self.logit_scale, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"init_value": self.init_value})
+        return config

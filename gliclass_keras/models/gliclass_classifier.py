@@ -1,0 +1,346 @@
+"""`GLiClassClassifier`: the GLiClass zero-shot classifier as a Keras model."""
+
+import keras
+import numpy as np
+
+from gliclass_keras.api_export import register
+from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.config import GLiClassConfig
+from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
+from gliclass_keras.layers.features_projector import FeaturesProjector
+from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
+from gliclass_keras.layers.logit_scale import LogitScale
+from gliclass_keras.layers.logit_scale import l2_normalize
+from gliclass_keras.layers.scorers import get_scorer
+from gliclass_keras.layers.segment_embedding import SegmentEmbedding
+from gliclass_keras.layers.text_lstm import TextLSTM
+from gliclass_keras.layers.token_pooler import TokenPooler
+from gliclass_keras.preprocessing import inputs as inputs_lib
+
+# Logit given to label slots that hold no label (padding of ragged label lists).
+MASKED_LOGIT = -1000.0
+
+# Sequence lengths a batch is padded up to, so compiled backends see few shapes.
+_LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
+
+
+def _bucket_length(length):
+    for bucket in _LENGTH_BUCKETS:
+        if length <= bucket:
+            return bucket
+    return -(-length // 256) * 256
+
+
+@register
+class GLiClassClassifier(keras.Model):
+    """GLiClass zero-shot text classifier (uni-encoder architecture).
+
+    Texts and candidate labels are encoded together: the labels, each behind a
+    `<<LABEL>>` token, and the text form one sequence for a keras-hub
+    backbone. The text is pooled into one vector, each `<<LABEL>>` state
+    becomes a label vector, both go through a projector, and a scorer turns
+    every (text, label) pair into a logit.
+
+    The model's inputs are a dict of `token_ids` and `padding_mask`
+    (`(batch, length)`) and `label_mask` (`(batch, num_labels)`, 1 for a real
+    label), as produced by `GLiClassPreprocessor`; its output is the logits,
+    `(batch, num_labels)`, with `-1000` in empty label slots. Pooling honours
+    the padding mask, so a text's scores never depend on the other texts of
+    its batch.
+
+    Args:
+        backbone: a keras-hub backbone (`DebertaV3Backbone` or a BERT backbone)
+            whose vocabulary includes the `<<LABEL>>`, `<<SEP>>` and
+            `<<EXAMPLE>>` tokens.
+        config: `GLiClassConfig` (or its dict) describing the head.
+        preprocessor: optional `GLiClassPreprocessor`, required by `classify`.
+
+    Example:
+
+    ```python
+    model = gliclass_keras.GLiClassClassifier.from_pretrained("path/to/checkpoint")
+    model.classify(
+        ["One day I will see the world!"],
+        ["travel", "dreams", "sport"],
+        threshold=0.5,
+    )
+    # [[{"label": "travel", "score": 0.97}, {"label": "dreams", "score": 0.88}]]
+    model.save("gliclass.keras")
+    ```
+    """
+
+    def __init__(self, backbone, config, preprocessor=None, **kwargs):
+        if isinstance(config, dict):
+            config = GLiClassConfig.from_dict(config)
+        if not isinstance(config, GLiClassConfig):
+            raise TypeError(
+                f"`config` must be a GLiClassConfig or a dict. Received: {type(config).__name__}"
+            )
+        if config.architecture_type != "uni-encoder":
+            raise NotImplementedError(
+                f"architecture_type={config.architecture_type!r} is not supported yet; "
+                "gliclass-keras currently builds uni-encoder models."
+            )
+        for field in ("use_calibrator", "multimodal"):
+            if getattr(config, field):
+                raise NotImplementedError(f"`{field}=True` is not supported by gliclass-keras yet.")
+        hidden = int(backbone.hidden_dim)
+        head_hidden = int(config.hidden_size or hidden)
+
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.encoder = BackboneEncoder(backbone, name="encoder")
+        self.segment_embedding = None
+        if config.use_segment_embeddings:
+            self.segment_embedding = SegmentEmbedding(
+                hidden,
+                text_token_index=config.text_token_index,
+                example_token_index=config.example_token_index,
+                name="segment_embedding",
+            )
+        self.layerwise_attention = None
+        if config.squeeze_layers:
+            self.layerwise_attention = LayerwiseAttention(
+                backbone.num_layers + 1, hidden, name="layerwise_attention"
+            )
+        self.class_token_extractor = ClassTokenExtractor(
+            class_token_index=config.class_token_index,
+            text_token_index=config.text_token_index,
+            class_token_pooling=config.class_token_pooling,
+            embed_class_token=config.embed_class_token,
+            extract_text_features=config.extract_text_features,
+            name="class_token_extractor",
+        )
+        self.text_lstm = TextLSTM(head_hidden, name="text_lstm") if config.use_lstm else None
+        self.pooler = TokenPooler(config.pooling_strategy, name="pooler")
+        self.text_projector = FeaturesProjector(
+            head_hidden,
+            hidden,
+            activation=config.projector_hidden_act,
+            dropout=config.dropout,
+            name="text_projector",
+        )
+        self.text_dropout = keras.layers.Dropout(config.dropout, name="text_dropout")
+        self.classes_projector = FeaturesProjector(
+            head_hidden,
+            hidden,
+            activation=config.projector_hidden_act,
+            dropout=config.dropout,
+            name="classes_projector",
+        )
+        self.scorer = get_scorer(
+            config.scorer_type,
+            head_hidden,
+            num_heads=config.scorer_num_heads,
+            mlp_hidden_dim=config.scorer_mlp_hidden_size,
+            attn_dropout=config.scorer_attn_dropout,
+            name="scorer",
+        )
+        self.logit_scale = None
+        if config.normalize_features:
+            self.logit_scale = LogitScale(config.logit_scale_init_value, name="logit_scale")
+
+        # === Functional Model ===
+        inputs = {
+            "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
+            "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
+            "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
+        }
+        token_ids = inputs["token_ids"]
+        padding_mask = inputs["padding_mask"]
+        label_mask = inputs["label_mask"]
+        extra = self.segment_embedding(token_ids) if self.segment_embedding is not None else None
+        hidden_states = self.encoder(token_ids, padding_mask, extra_embeddings=extra)
+        if self.layerwise_attention is not None:
+            sequence = self.layerwise_attention(hidden_states, mask=padding_mask)
+        else:
+            sequence = hidden_states[config.encoder_layer_id]
+        features = self.class_token_extractor(sequence, token_ids, padding_mask, label_mask)
+        text_tokens = features["text_embeddings"]
+        text_mask = features["text_mask"]
+        if self.text_lstm is not None:
+            text_tokens = self.text_lstm(text_tokens, mask=text_mask)
+        pooled = self.pooler(text_tokens, mask=text_mask)
+        pooled = self.text_dropout(self.text_projector(pooled))
+        classes = self.classes_projector(features["class_embeddings"])
+        if config.normalize_features:
+            pooled = l2_normalize(pooled, eps=1e-8, mode="add")
+            classes = l2_normalize(classes, eps=1e-8, mode="add")
+        logits = self.scorer(pooled, classes, text_mask=text_mask)
+        if self.logit_scale is not None:
+            logits = self.logit_scale(logits)
+        logits = keras.ops.where(
+            keras.ops.cast(label_mask, "bool"), logits, keras.ops.cast(MASKED_LOGIT, logits.dtype)
+        )
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.config = config
+        self._initialized = True
+
+    def __setattr__(self, name, value):
+        # As keras-hub's Task: on torch, attributes set before the functional
+        # `__init__` bypass torch.nn.Module's hook; every layer with weights is
+        # tracked through the functional graph.
+        if keras.config.backend() == "torch" and not hasattr(self, "_initialized"):
+            return object.__setattr__(self, name, value)
+        return super().__setattr__(name, value)
+
+    # ------------------------------------------------------------- creation
+    @classmethod
+    def from_pretrained(cls, path, **kwargs):
+        """Load a reference GLiClass checkpoint directory.
+
+        The directory holds what `GLiClassModel.save_pretrained` and
+        `tokenizer.save_pretrained` write: `config.json`, `model.safetensors`
+        and `tokenizer.json`. Weights are read with `safetensors` (no torch
+        needed). A missing or unexpected weight raises a `ValueError` that
+        names it.
+
+        Args:
+            path: the checkpoint directory.
+            **kwargs: passed to `GLiClassPreprocessor` (e.g. `max_length`).
+        """
+        from gliclass_keras.convert.checkpoint import load_reference_checkpoint
+
+        return load_reference_checkpoint(path, cls=cls, **kwargs)
+
+    # ------------------------------------------------------------- inference
+    def _predict_rows(self, rows, batch_size):
+        """Logits (numpy, one vector per row) for encoded rows, batched by length."""
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r].token_ids))
+        results = [None] * len(rows)
+        num_labels = max(len(row.label_indices) for row in rows)
+        for start in range(0, len(order), batch_size):
+            batch = [rows[r] for r in order[start : start + batch_size]]
+            length = _bucket_length(max(len(row.token_ids) for row in batch))
+            real = len(batch)
+            # Pad the batch to a full one (copies of its first row) so a
+            # compiled predict function sees a single batch size.
+            batch = batch + [batch[0]] * (batch_size - real)
+            arrays = self.preprocessor.collate(batch, sequence_length=length, num_labels=num_labels)
+            logits = np.asarray(self.predict_on_batch(arrays))
+            for i in range(real):
+                results[order[start + i]] = logits[i, : len(batch[i].label_indices)]
+        return results
+
+    def classify(
+        self,
+        texts,
+        labels,
+        threshold=0.5,
+        classification_type="multi-label",
+        batch_size=8,
+        prompt=None,
+        examples=None,
+    ):
+        """Zero-shot classification of `texts` against candidate `labels`.
+
+        Args:
+            texts: a string or a list of strings.
+            labels: a list of label strings shared by every text, or a list
+                of such lists, one per text.
+            threshold: float in [0, 1] (or one per text): the multi-label
+                cut-off on sigmoid scores.
+            classification_type: `"multi-label"` (sigmoid, every label scoring
+                at least `threshold`, in label order) or `"single-label"`
+                (softmax over the text's labels, the top one); the
+                reference's spellings `"multi"`, `"single"`, `"single_label"`
+                and so on are accepted, as is one value per text.
+            batch_size: int >= 1, texts per forward pass.
+            prompt: optional task description, a string or one per text.
+            examples: optional few-shot examples, a list of
+                `{"text": ..., "labels": [...]}` dicts shared by every text,
+                or one such list per text.
+
+        Returns:
+            A list with, per text, a list of `{"label": str, "score": float}`.
+        """
+        all_scores, kinds, cutoffs = self._label_scores(
+            texts, labels, classification_type, batch_size, prompt, examples, threshold
+        )
+        results = []
+        for text_scores, kind, cutoff in zip(all_scores, kinds, cutoffs):
+            names = list(text_scores)
+            values = [text_scores[name] for name in names]
+            if kind == "single-label":
+                best = int(np.argmax(values))
+                results.append([{"label": names[best], "score": values[best]}])
+            else:
+                results.append(
+                    [{"label": n, "score": v} for n, v in zip(names, values) if v >= cutoff]
+                )
+        return results
+
+    def predict_scores(
+        self,
+        texts,
+        labels,
+        classification_type="multi-label",
+        batch_size=8,
+        prompt=None,
+        examples=None,
+    ):
+        """Every label's score for every text, as a list of `{label: score}` dicts.
+
+        Scores are sigmoid probabilities (multi-label) or a softmax over the
+        text's labels (single-label). Arguments as in `classify`.
+        """
+        return self._label_scores(
+            texts, labels, classification_type, batch_size, prompt, examples, 0.5
+        )[0]
+
+    def _label_scores(
+        self, texts, labels, classification_type, batch_size, prompt, examples, threshold
+    ):
+        if self.preprocessor is None:
+            raise ValueError(
+                "This model has no preprocessor; build it with one (from_pretrained "
+                "does) to classify raw texts."
+            )
+        texts = inputs_lib.normalize_texts(texts)
+        per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
+        kinds = inputs_lib.normalize_classification_type(classification_type, len(texts))
+        cutoffs = inputs_lib.normalize_thresholds(threshold, len(texts))
+        batch_size = inputs_lib.check_batch_size(batch_size)
+        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
+        per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
+
+        rows = self.preprocessor._encode_checked(texts, per_text_labels, prompts, per_text_examples)
+        row_logits = self._predict_rows(rows, batch_size)
+        full = [np.zeros(len(label_list), dtype="float32") for label_list in per_text_labels]
+        for row, logits in zip(rows, row_logits):
+            full[row.text_index][row.label_indices] = logits
+        all_scores = []
+        for logits, label_list, kind in zip(full, per_text_labels, kinds):
+            logits = logits.astype("float64")
+            if kind == "single-label":
+                exp = np.exp(logits - logits.max())
+                probs = exp / exp.sum()
+            else:
+                probs = 1.0 / (1.0 + np.exp(-logits))
+            all_scores.append({name: float(p) for name, p in zip(label_list, probs)})
+        return all_scores, kinds, cutoffs
+
+    # --------------------------------------------------------- serialization
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "config": self.config.to_dict(),
+            "preprocessor": (
+                keras.saving.serialize_keras_object(self.preprocessor)
+                if self.preprocessor is not None
+                else None
+            ),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        if config.get("preprocessor") is not None:
+            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
+        return cls(**config)

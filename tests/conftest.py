@@ -1,0 +1,23 @@
+import os
+import pathlib
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+REFERENCE_MODELS = FIXTURES / "reference"
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    keras.config.set_dtype_policy("float32")
+    yield
+
+
+def pytest_report_header(config):
+    return f"keras backend: {keras.backend.backend()}"

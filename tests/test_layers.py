@@ -528,3 +528,18 @@ def test_head_on_reference_checkpoint(fixture):
         for split in ("A", "PE"):
             segment_ids = head["segment_embeddings"].segment_ids(oracle[f"{split}_in_input_ids"])
             np.testing.assert_array_equal(to_np(segment_ids), oracle[f"{split}_segment_ids"])
+
+
+def test_hopfield_leaves_padded_class_slots_out_of_its_softmax():
+    rng = np.random.default_rng(7)
+    scorer = HopfieldScorer(hidden_dim=8)
+    text = rng.normal(size=(2, 8)).astype("float32")
+    classes = rng.normal(size=(2, 3, 8)).astype("float32")
+    alone = keras.ops.convert_to_numpy(scorer(text, classes))
+    padded = np.concatenate([classes, rng.normal(size=(2, 2, 8)).astype("float32")], axis=1)
+    mask = np.array([[1, 1, 1, 0, 0]] * 2, "int32")
+    with_mask = keras.ops.convert_to_numpy(scorer(text, padded, class_mask=mask))
+    np.testing.assert_allclose(with_mask[:, :3], alone, atol=1e-6)
+    # Without the mask the padded slots change the real ones (the reference's bug).
+    without = keras.ops.convert_to_numpy(scorer(text, padded))
+    assert np.abs(without[:, :3] - alone).max() > 1e-4

@@ -39,6 +39,8 @@ ATOL = 1e-5
 # Sum pooling gives logits of magnitude ~50, where float32 accumulation alone
 # differs by a few 1e-5 (the spec measures up to 7e-5); allow 1e-6 relative.
 RTOL = {"uni_deberta_sum": 1e-6}
+# ...which moves its scores by up to 0.25 * 7e-5.
+SCORE_ATOL = {"uni_deberta_sum": 2e-5}
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,9 +48,6 @@ def keras_model(name):
     return gliclass_keras.GLiClassClassifier.from_pretrained(REFERENCE_MODELS / name)
 
 
-def keras_logits(model, texts, labels, prompt=None, examples=None):
-    batch = model.preprocessor(texts, labels, prompt=prompt, examples=examples)
-    return np.asarray(model.predict_on_batch(batch))
 
 
 @pytest.mark.parametrize("name", UNI_ENCODER_MODELS)
@@ -79,15 +78,27 @@ def test_logits_match_reference(name):
          {"prompt": js["prompt"], "examples": js["examples"]}),
     ]
     for case, case_texts, case_labels, kwargs in cases:
-        got = keras_logits(model, case_texts, case_labels, **kwargs)
+        got = model.predict_logits(case_texts, case_labels, **kwargs)
         for row, (text, row_labels) in enumerate(zip(case_texts, case_labels)):
             want = reference_logits(name, text, row_labels, **kwargs)
             np.testing.assert_allclose(
-                got[row, : len(row_labels)], want, atol=ATOL, rtol=RTOL.get(name, 0),
-                err_msg=f"{case} row {row}",
+                got[row], want, atol=ATOL, rtol=RTOL.get(name, 0), err_msg=f"{case} row {row}"
             )
-            # Empty label slots of ragged batches are masked, not scored.
-            assert np.all(got[row, len(row_labels):] == -1000.0)
+
+
+def test_model_outputs_on_a_ragged_batch():
+    # predict_on_batch on the preprocessor's arrays: the plain Keras path.
+    name = "uni_deberta_hopfield_last_noembedcls"  # hopfield: softmax over label slots
+    js, _ = oracle(name)
+    model = keras_model(name)
+    texts, labels = js["texts"], js["per_text_labels"]
+    logits = np.asarray(model.predict_on_batch(model.preprocessor(texts, labels)))
+    assert logits.shape == (3, max(len(row) for row in labels))
+    for row, (text, row_labels) in enumerate(zip(texts, labels)):
+        want = reference_logits(name, text, row_labels)
+        np.testing.assert_allclose(logits[row, : len(row_labels)], want, atol=ATOL)
+        # Empty label slots are masked, not scored.
+        assert np.all(logits[row, len(row_labels):] == -1000.0)
 
 
 def _reference_pipeline(name, texts, labels, **kwargs):
@@ -96,12 +107,12 @@ def _reference_pipeline(name, texts, labels, **kwargs):
     return pipeline(texts, labels, batch_size=1, **kwargs)
 
 
-def _assert_same_predictions(got, want):
+def _assert_same_predictions(got, want, atol=ATOL):
     assert len(got) == len(want)
     for got_text, want_text in zip(got, want):
         assert [p["label"] for p in got_text] == [p["label"] for p in want_text]
         np.testing.assert_allclose(
-            [p["score"] for p in got_text], [p["score"] for p in want_text], atol=ATOL, rtol=0
+            [p["score"] for p in got_text], [p["score"] for p in want_text], atol=atol, rtol=0
         )
 
 
@@ -120,10 +131,10 @@ def test_classify_matches_reference_pipeline(name):
     for kwargs in runs:
         want = _reference_pipeline(name, texts, labels, **kwargs)
         got = model.classify(texts, labels, batch_size=8, **kwargs)
-        _assert_same_predictions(got, want)
+        _assert_same_predictions(got, want, SCORE_ATOL.get(name, ATOL))
     want = _reference_pipeline(name, texts, js["per_text_labels"], threshold=0.0)
-    got = model.classify(texts, js["per_text_labels"], threshold=0.0, batch_size=2)
-    _assert_same_predictions(got, want)
+    got = model.classify(texts, js["per_text_labels"], threshold=0.0, batch_size=8)
+    _assert_same_predictions(got, want, SCORE_ATOL.get(name, ATOL))
 
 
 def test_encoder_layer_id_classify_matches_reference_forward():

@@ -45,6 +45,7 @@ class CrossAttentionScorer(keras.layers.Layer):
         class_embeddings: float tensor `(batch_size, num_classes, hidden_dim)`.
         text_mask: optional int/bool tensor `(batch_size, text_length)`,
             1/True for real text tokens. `None` attends to every token.
+        class_mask: ignored (accepted for a common scorer signature).
         training: bool, whether attention dropout is active.
 
     Returns:
@@ -139,7 +140,9 @@ class CrossAttentionScorer(keras.layers.Layer):
         shape = ops.shape(x)
         return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.head_dim))
 
-    def call(self, text_embeddings, class_embeddings, text_mask=None, training=None):
+    def call(
+        self, text_embeddings, class_embeddings, text_mask=None, class_mask=None, training=None
+    ):
         query = self._split_heads(self.q(self.q_norm(class_embeddings)))
         key = self._split_heads(self.k(self.kv_norm(text_embeddings)))
         value = self._split_heads(self.v(text_embeddings))

@@ -20,6 +20,7 @@ class DotScorer(keras.layers.Layer):
         text_embeddings: float tensor `(batch_size, dim)`, the pooled text.
         class_embeddings: float tensor `(batch_size, num_classes, dim)`.
         text_mask: ignored (accepted for a common scorer signature).
+        class_mask: ignored (accepted for a common scorer signature).
         training: ignored.
 
     Returns:
@@ -34,7 +35,9 @@ class DotScorer(keras.layers.Layer):
     ```
     """
 
-    def call(self, text_embeddings, class_embeddings, text_mask=None, training=None):
+    def call(
+        self, text_embeddings, class_embeddings, text_mask=None, class_mask=None, training=None
+    ):
         return ops.einsum("bd,bkd->bk", text_embeddings, class_embeddings)
 
     def compute_output_shape(

@@ -15,8 +15,11 @@ class HopfieldScorer(keras.layers.Layer):
     `num_iterations` steps (shared weights):
     `q = W_q c`, `k = W_k t`, `v = W_v t` (bias-free `Dense(hidden_dim)`),
     `a = softmax_over_classes(beta * q . k)` and `c <- c + a * v`.
-    The softmax runs **across the class slots** (axis 1), as in the reference,
-    so padded class slots take part in it. The refined class embeddings go
+    The softmax runs **across the class slots** (axis 1), as in the reference.
+    Unlike the reference, where padded class slots take part in it (so a
+    text's scores depend on how many labels the other texts of its batch
+    have), slots with `class_mask == 0` are left out; with no padding the two
+    agree. The refined class embeddings go
     through `Dense(mlp_hidden_dim) -> ReLU -> Dense(mlp_hidden_dim // 2) ->
     ReLU -> Dense(1)` (the text is not concatenated). The reference hard-codes
     `beta=4`, `num_iterations=1` and a 256-wide MLP.
@@ -33,6 +36,8 @@ class HopfieldScorer(keras.layers.Layer):
         text_embeddings: float tensor `(batch_size, hidden_dim)`.
         class_embeddings: float tensor `(batch_size, num_classes, hidden_dim)`.
         text_mask: ignored (accepted for a common scorer signature).
+        class_mask: optional `(batch_size, num_classes)`, 1 for real class
+            slots; padded slots are excluded from the softmax.
         training: ignored.
 
     Returns:
@@ -92,7 +97,9 @@ class HopfieldScorer(keras.layers.Layer):
         self.mlp_4.build((None, None, self.mlp_hidden_dim // 2))
         self.built = True
 
-    def call(self, text_embeddings, class_embeddings, text_mask=None, training=None):
+    def call(
+        self, text_embeddings, class_embeddings, text_mask=None, class_mask=None, training=None
+    ):
         text = ops.expand_dims(text_embeddings, 1)  # (B, 1, D)
         labels = class_embeddings
         for _ in range(self.num_iterations):
@@ -100,6 +107,9 @@ class HopfieldScorer(keras.layers.Layer):
             key = self.k_proj(text)  # (B, 1, D)
             value = self.v_proj(text)  # (B, 1, D)
             scores = ops.sum(query * key, axis=-1, keepdims=True) * self.beta
+            if class_mask is not None:
+                keep = ops.expand_dims(ops.cast(class_mask, "bool"), -1)
+                scores = ops.where(keep, scores, ops.cast(-1e9, scores.dtype))
             attention = ops.softmax(scores, axis=1)  # over the class slots
             labels = labels + attention * value
         x = ops.relu(self.mlp_0(labels))

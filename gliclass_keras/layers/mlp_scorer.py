@@ -27,6 +27,7 @@ class MLPScorer(keras.layers.Layer):
         text_embeddings: float tensor `(batch_size, dim)`.
         class_embeddings: float tensor `(batch_size, num_classes, dim)`.
         text_mask: ignored (accepted for a common scorer signature).
+        class_mask: ignored (accepted for a common scorer signature).
         training: ignored.
 
     Returns:
@@ -63,7 +64,9 @@ class MLPScorer(keras.layers.Layer):
         self.mlp_4.build((None, None, self.mlp_hidden_dim // 2))
         self.built = True
 
-    def call(self, text_embeddings, class_embeddings, text_mask=None, training=None):
+    def call(
+        self, text_embeddings, class_embeddings, text_mask=None, class_mask=None, training=None
+    ):
         text = ops.expand_dims(text_embeddings, 1)
         target_shape = tuple(ops.shape(class_embeddings)[:2]) + (ops.shape(text)[-1],)
         text = ops.broadcast_to(text, target_shape)

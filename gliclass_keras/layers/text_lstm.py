@@ -27,7 +27,8 @@ class TextLSTM(keras.layers.Layer):
     Unlike torch's `pad_packed_sequence`, which trims the output to the
     longest row of the batch, the sequence length is kept (extra positions are
     zeros). Both directions run as plain unmasked Keras `LSTM`s over per-row
-    reversed inputs, so the result is identical on every backend.
+    reversed inputs, so the result is identical on every backend. No Keras
+    mask is attached to the output: pass masks explicitly downstream.
 
     Args:
         hidden_dim: int. Reference `config.hidden_size`; each direction has

@@ -39,7 +39,8 @@ class TokenPooler(keras.layers.Layer):
       `cross-attn` scorer, which attends over the tokens itself).
 
     With `mask=None` (or a mask of all ones) the results are exactly the
-    reference formulas.
+    reference formulas. Keras fills `mask` from a mask attached to `inputs`
+    when it is not given; no mask is attached to the output.
 
     Args:
         strategy: str. One of `"first"`, `"last"`, `"avg"`, `"max"`, `"sum"`,

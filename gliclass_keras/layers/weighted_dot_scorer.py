@@ -30,6 +30,7 @@ class WeightedDotScorer(keras.layers.Layer):
         text_embeddings: float tensor `(batch_size, dim)`.
         class_embeddings: float tensor `(batch_size, num_classes, dim)`.
         text_mask: ignored (accepted for a common scorer signature).
+        class_mask: ignored (accepted for a common scorer signature).
         training: bool, whether dropout is active.
 
     Returns:
@@ -65,7 +66,9 @@ class WeightedDotScorer(keras.layers.Layer):
         self.out_mlp_3.build((None, None, 4 * self.hidden_dim))
         self.built = True
 
-    def call(self, text_embeddings, class_embeddings, text_mask=None, training=None):
+    def call(
+        self, text_embeddings, class_embeddings, text_mask=None, class_mask=None, training=None
+    ):
         h = self.hidden_dim
         text = self.proj_text(text_embeddings)  # (B, 2H)
         label = self.proj_label(class_embeddings)  # (B, K, 2H)

@@ -24,11 +24,19 @@ MASKED_LOGIT = -1000.0
 _LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
 
 
+# Label slots are padded up to a multiple of this (masked, so free of effect).
+_LABEL_MULTIPLE = 8
+
+
 def _bucket_length(length):
     for bucket in _LENGTH_BUCKETS:
         if length <= bucket:
             return bucket
     return -(-length // 256) * 256
+
+
+def _bucket_labels(num_labels):
+    return -(-num_labels // _LABEL_MULTIPLE) * _LABEL_MULTIPLE
 
 
 @register
@@ -167,7 +175,7 @@ class GLiClassClassifier(keras.Model):
         if config.normalize_features:
             pooled = l2_normalize(pooled, eps=1e-8, mode="add")
             classes = l2_normalize(classes, eps=1e-8, mode="add")
-        logits = self.scorer(pooled, classes, text_mask=text_mask)
+        logits = self.scorer(pooled, classes, text_mask=text_mask, class_mask=label_mask)
         if self.logit_scale is not None:
             logits = self.logit_scale(logits)
         logits = keras.ops.where(
@@ -211,7 +219,7 @@ class GLiClassClassifier(keras.Model):
         """Logits (numpy, one vector per row) for encoded rows, batched by length."""
         order = sorted(range(len(rows)), key=lambda r: len(rows[r].token_ids))
         results = [None] * len(rows)
-        num_labels = max(len(row.label_indices) for row in rows)
+        num_labels = _bucket_labels(max(len(row.label_indices) for row in rows))
         for start in range(0, len(order), batch_size):
             batch = [rows[r] for r in order[start : start + batch_size]]
             length = _bucket_length(max(len(row.token_ids) for row in batch))
@@ -273,6 +281,18 @@ class GLiClassClassifier(keras.Model):
                 )
         return results
 
+    def predict_logits(self, texts, labels, batch_size=8, prompt=None, examples=None):
+        """Every label's logit for every text: a list of float32 arrays in label order.
+
+        Arguments as in `classify`. Texts are batched by length and padded to
+        a few bucketed shapes, so compiled backends rarely recompile.
+        """
+        texts, per_text_labels, prompts, per_text_examples = self._check_inputs(
+            texts, labels, prompt, examples
+        )
+        batch_size = inputs_lib.check_batch_size(batch_size)
+        return self._logits(texts, per_text_labels, prompts, per_text_examples, batch_size)
+
     def predict_scores(
         self,
         texts,
@@ -291,9 +311,7 @@ class GLiClassClassifier(keras.Model):
             texts, labels, classification_type, batch_size, prompt, examples, 0.5
         )[0]
 
-    def _label_scores(
-        self, texts, labels, classification_type, batch_size, prompt, examples, threshold
-    ):
+    def _check_inputs(self, texts, labels, prompt, examples):
         if self.preprocessor is None:
             raise ValueError(
                 "This model has no preprocessor; build it with one (from_pretrained "
@@ -301,17 +319,28 @@ class GLiClassClassifier(keras.Model):
             )
         texts = inputs_lib.normalize_texts(texts)
         per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
-        kinds = inputs_lib.normalize_classification_type(classification_type, len(texts))
-        cutoffs = inputs_lib.normalize_thresholds(threshold, len(texts))
-        batch_size = inputs_lib.check_batch_size(batch_size)
         prompts = inputs_lib.normalize_prompts(prompt, len(texts))
         per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
+        return texts, per_text_labels, prompts, per_text_examples
 
+    def _logits(self, texts, per_text_labels, prompts, per_text_examples, batch_size):
         rows = self.preprocessor._encode_checked(texts, per_text_labels, prompts, per_text_examples)
         row_logits = self._predict_rows(rows, batch_size)
         full = [np.zeros(len(label_list), dtype="float32") for label_list in per_text_labels]
         for row, logits in zip(rows, row_logits):
             full[row.text_index][row.label_indices] = logits
+        return full
+
+    def _label_scores(
+        self, texts, labels, classification_type, batch_size, prompt, examples, threshold
+    ):
+        texts, per_text_labels, prompts, per_text_examples = self._check_inputs(
+            texts, labels, prompt, examples
+        )
+        kinds = inputs_lib.normalize_classification_type(classification_type, len(texts))
+        cutoffs = inputs_lib.normalize_thresholds(threshold, len(texts))
+        batch_size = inputs_lib.check_batch_size(batch_size)
+        full = self._logits(texts, per_text_labels, prompts, per_text_examples, batch_size)
         all_scores = []
         for logits, label_list, kind in zip(full, per_text_labels, kinds):
             logits = logits.astype("float64")

@@ -1,0 +1,83 @@
+"""`squeeze_layers`: the reference crashes (spec 6.3), so the whole model is
+checked against an independent NumPy computation of its head instead."""
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+
+from conftest import REFERENCE_MODELS
+
+import gliclass_keras
+from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
+from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.checkpoint import read_checkpoint
+from gliclass_keras.convert.head_weights import load_reference_layer_weights
+from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
+
+NAME = "uni_deberta_default"
+TEXTS = ["One day I will see the world!", "Our team won the match."]
+LABELS = ["travel", "sport", "science"]
+
+
+def _erf_gelu(x):
+    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+
+
+def _dense(layer, x):
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in layer.weights)
+    return x @ kernel + bias
+
+
+def _squeeze_model():
+    config, tensors, tokenizer = read_checkpoint(REFERENCE_MODELS / NAME)
+    config = dataclasses.replace(config, squeeze_layers=True)
+    backbone = backbone_from_hf_config(
+        config.encoder_config,
+        vocabulary_size=tensors["model.encoder_model.embeddings.word_embeddings.weight"].shape[0],
+    )
+    preprocessor = GLiClassPreprocessor(tokenizer, prompt_first=config.prompt_first)
+    model = gliclass_keras.GLiClassClassifier(backbone, config, preprocessor=preprocessor)
+    load_hf_backbone_weights(backbone, tensors, "model.encoder_model.")
+    for attribute in ("text_projector", "classes_projector"):
+        load_reference_layer_weights(getattr(model, attribute), tensors, f"model.{attribute}.")
+    # Give the freshly initialised layer attention non-trivial weights.
+    rng = np.random.default_rng(0)
+    for weight in model.layerwise_attention.weights:
+        scale = 1.0 / math.sqrt(weight.shape[0]) if len(weight.shape) == 2 else 0.1
+        weight.assign(rng.normal(scale=scale, size=weight.shape).astype("float32"))
+    return model
+
+
+def _numpy_logits(model, text, labels):
+    batch = model.preprocessor([text], labels)
+    ids = batch["token_ids"][0]
+    states = model.encoder(batch["token_ids"], batch["padding_mask"])
+    stacked = np.stack([keras.ops.convert_to_numpy(s)[0] for s in states])  # (N, L, D)
+    att = model.layerwise_attention
+    z = _dense(att.squeeze, stacked)[..., 0].mean(axis=1)  # (N,)
+    s = 1.0 / (1.0 + np.exp(-_dense(att.W2, np.maximum(_dense(att.W1, z), 0.0))))
+    mixed = (stacked * s[:, None, None]).sum(axis=0)
+    sequence = _dense(att.output_projection, mixed)  # (L, D)
+
+    def project(projector, x):
+        return _dense(projector.linear_2, _erf_gelu(_dense(projector.linear_1, x)))
+
+    text_vector = project(model.text_projector, sequence[0])  # "first" pooling
+    positions = np.flatnonzero(ids == model.config.class_token_index)
+    classes = project(model.classes_projector, sequence[positions])
+    return classes @ text_vector  # "simple" scorer
+
+
+def test_squeeze_layers_matches_numpy():
+    model = _squeeze_model()
+    assert model.layerwise_attention.num_hidden_states == model.backbone.num_layers + 1
+    got = model.predict_logits(TEXTS, LABELS)
+    for text, logits in zip(TEXTS, got):
+        np.testing.assert_allclose(logits, _numpy_logits(model, text, LABELS), atol=1e-5)
+    # The layer attention really takes part: other weights, other logits.
+    kernel = model.layerwise_attention.output_projection.kernel
+    kernel.assign(2.0 * keras.ops.convert_to_numpy(kernel))
+    changed = model.predict_logits(TEXTS, LABELS)
+    assert max(np.abs(a - b).max() for a, b in zip(got, changed)) > 1e-3

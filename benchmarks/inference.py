@@ -274,8 +274,10 @@ class Timers:
             dt = time.perf_counter() - t0
             self.totals[key] = self.totals.get(key, 0.0) + dt
             self.counts[key] = self.counts.get(key, 0) + 1
-            if record_shape and a and isinstance(a[0], dict):
-                shape = tuple(tuple(getattr(v, "shape", ())) for v in a[0].values())
+            if record_shape:
+                arrays = a[0] if a and isinstance(a[0], dict) else kw
+                shape = tuple(tuple(getattr(v, "shape", ())) for v in arrays.values()
+                              if hasattr(v, "shape"))
                 self.shapes.append(dict(shape=shape, seconds=round(dt, 4)))
             return out
 
@@ -330,7 +332,7 @@ def setup_reference(work):
     inner = getattr(pipe, "pipe", None)
     if inner is not None:
         timers.wrap(inner, "prepare_inputs", "tokenize+format")
-        timers.wrap(inner.model, "forward", "model forward")
+        timers.wrap(inner.model, "forward", "model forward", record_shape=True)
 
     def as_dicts(out):
         return [{d["label"]: float(d["score"]) for d in per_text} for per_text in out]
@@ -787,8 +789,9 @@ def main(argv=None):
             if warm.get("batches"):
                 shapes = sorted({tuple(b["shape"][0]) for b in warm["batches"]})
                 slow = max(warm["batches"], key=lambda b: b["seconds"])
-                print(f"  warm-up batches: {len(warm['batches'])}, distinct token_ids shapes "
-                      f"{shapes}; slowest batch {slow['seconds']:.3f}s")
+                padded = sum(s[0] * s[1] for s in (b["shape"][0] for b in warm["batches"]))
+                print(f"  warm-up batches: {len(warm['batches'])}, distinct token-id shapes "
+                      f"{shapes}, {padded} token slots in all; slowest batch {slow['seconds']:.3f}s")
 
     if args.json_path:
         payload = dict(

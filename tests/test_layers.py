@@ -20,6 +20,7 @@ from gliclass import scorers as ref_scorers
 from safetensors.numpy import load_file
 from transformers.activations import ACT2FN
 
+from layer_test_utils import ATOL, assert_close, assert_roundtrip, max_diff, rand, randomize, to_np, torch_state
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.layers import SCORERS
 from gliclass_keras.layers import BiEncoderProjector
@@ -40,63 +41,23 @@ from gliclass_keras.layers import l2_normalize
 from gliclass_keras.layers.features_projector import HF_ACTIVATIONS
 
 REFERENCE_MODELS = pathlib.Path(__file__).parent / "fixtures" / "reference"
-ATOL = 1e-5
 B, L, D, K = 3, 7, 8, 4
 # Right-padded rows of length 4, 7 (full) and 2.
 MASK = np.array([[1, 1, 1, 1, 0, 0, 0], [1] * 7, [1, 1, 0, 0, 0, 0, 0]], "int32")
 
 
-def to_np(x):
-    return keras.ops.convert_to_numpy(x)
 
 
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
 
-def torch_state(module, prefix):
-    return {prefix + k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def randomize(module, seed, std=0.3):
-    """Seeded non-trivial weights (LayerNorm scales around 1)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            noise = torch.randn(param.shape, generator=generator) * std
-            if "norm" in name and name.endswith("weight"):
-                param.copy_(1.0 + noise)
-            else:
-                param.copy_(noise)
-    return module.eval()
 
 
-def max_diff(a, b):
-    return float(np.max(np.abs(np.asarray(a, "float64") - np.asarray(b, "float64"))))
 
 
-def assert_close(actual, expected, atol=ATOL):
-    actual = to_np(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert max_diff(actual, expected) <= atol, max_diff(actual, expected)
 
 
-def assert_roundtrip(layer, *args, **kwargs):
-    """get_config -> from_config gives the same config and, with copied
-    weights, the same outputs; also through keras serialization."""
-    config = layer.get_config()
-    assert json.loads(json.dumps(config)) == config
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer)
-    assert revived.get_config() == config
-    expected = layer(*args, **kwargs)
-    clone(*args, **kwargs)
-    clone.set_weights(layer.get_weights())
-    actual = clone(*args, **kwargs)
-    keras.tree.map_structure(lambda a, e: assert_close(a, to_np(e), atol=0), actual, expected)
 
 
 # --------------------------------------------------------------------------

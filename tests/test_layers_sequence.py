@@ -13,60 +13,29 @@ from gliclass import layers as ref_layers
 from gliclass.model import GLiClassBaseModel
 from gliclass.model import GLiClassUniEncoder
 
+from layer_test_utils import ATOL, assert_close, assert_roundtrip, max_diff, rand, randomize, to_np, torch_state
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.layers import ClassTokenExtractor
 from gliclass_keras.layers import LayerwiseAttention
 from gliclass_keras.layers import SegmentEmbedding
 from gliclass_keras.layers import TextLSTM
 
-ATOL = 1e-5
 D = 8
 LABEL, SEP, EXAMPLE, PAD = 5, 6, 7, 0
 
 
-def to_np(x):
-    return keras.ops.convert_to_numpy(x)
 
 
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
 
-def torch_state(module, prefix):
-    return {prefix + k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def randomize(module, seed, std=0.3):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in module.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * std)
-    return module.eval()
 
 
-def max_diff(a, b):
-    return float(np.max(np.abs(np.asarray(a, "float64") - np.asarray(b, "float64"))))
 
 
-def assert_close(actual, expected, atol=ATOL):
-    actual = to_np(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert max_diff(actual, expected) <= atol, max_diff(actual, expected)
 
 
-def assert_roundtrip(layer, *args, **kwargs):
-    config = layer.get_config()
-    assert json.loads(json.dumps(config)) == config
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer) and revived.get_config() == config
-    expected = layer(*args, **kwargs)
-    clone(*args, **kwargs)
-    clone.set_weights(layer.get_weights())
-    actual = clone(*args, **kwargs)
-    keras.tree.map_structure(lambda a, e: assert_close(a, to_np(e), atol=0), actual, expected)
 
 
 # --------------------------------------------------------------------------

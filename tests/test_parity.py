@@ -36,11 +36,13 @@ UNI_ENCODER_MODELS = [
     "uni_bert_default",
 ]
 ATOL = 1e-5
-# Sum pooling gives logits of magnitude ~50, where float32 accumulation alone
-# differs by a few 1e-5 (the spec measures up to 7e-5); allow 1e-6 relative.
-RTOL = {"uni_deberta_sum": 1e-6}
-# ...which moves its scores by up to 0.25 * 7e-5.
-SCORE_ATOL = {"uni_deberta_sum": 2e-5}
+# Sum pooling adds up ~40 token states, so the backbones' float32 noise
+# (~1e-6 per state on every backend) reaches a few 1e-5 on logits of
+# magnitude 20-60 (the spec measures up to 7e-5 between implementations):
+# for that model allow 5e-6 relative on logits, and 5e-5 on the scores
+# derived from them (a softmax moves by at most a quarter of the logit error).
+RTOL = {"uni_deberta_sum": 5e-6}
+SCORE_ATOL = {"uni_deberta_sum": 5e-5}
 
 
 @functools.lru_cache(maxsize=None)

@@ -216,17 +216,27 @@ class GLiClassClassifier(keras.Model):
 
     # ------------------------------------------------------------- inference
     def _predict_rows(self, rows, batch_size):
-        """Logits (numpy, one vector per row) for encoded rows, batched by length."""
+        """Logits (numpy, one vector per row) for encoded rows, batched by length.
+
+        Rows are sorted by length so each batch carries little padding. On
+        jax and tensorflow, whose predict function is compiled per input
+        shape, batches are also padded to a few bucketed shapes (full batch,
+        bucketed length and label count); torch runs eagerly and gets exact
+        shapes.
+        """
+        static_shapes = keras.backend.backend() != "torch"
         order = sorted(range(len(rows)), key=lambda r: len(rows[r].token_ids))
         results = [None] * len(rows)
-        num_labels = _bucket_labels(max(len(row.label_indices) for row in rows))
+        num_labels = max(len(row.label_indices) for row in rows)
+        if static_shapes:
+            num_labels = _bucket_labels(num_labels)
         for start in range(0, len(order), batch_size):
             batch = [rows[r] for r in order[start : start + batch_size]]
-            length = _bucket_length(max(len(row.token_ids) for row in batch))
             real = len(batch)
-            # Pad the batch to a full one (copies of its first row) so a
-            # compiled predict function sees a single batch size.
-            batch = batch + [batch[0]] * (batch_size - real)
+            length = max(len(row.token_ids) for row in batch)
+            if static_shapes:
+                length = _bucket_length(length)
+                batch = batch + [batch[0]] * (batch_size - real)
             arrays = self.preprocessor.collate(batch, sequence_length=length, num_labels=num_labels)
             logits = np.asarray(self.predict_on_batch(arrays))
             for i in range(real):

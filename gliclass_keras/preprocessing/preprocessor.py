@@ -95,6 +95,9 @@ class GLiClassPreprocessor(keras.layers.Layer):
         self.prompt_first = bool(prompt_first)
         self.pad_token_id = int(pad_token_id)
         self.sequence_length_multiple = sequence_length_multiple
+        # No weights: mark it built, or Keras' jax predict would run an extra
+        # uncompiled pass on every call to build the model's unbuilt layers.
+        self.built = True
 
     # ----------------------------------------------------------- formatting
     def format_input(self, text, labels, prompt=None, examples=None):

@@ -40,6 +40,7 @@ class GLiClassTokenizer(keras.layers.Layer):
         super().__init__(**kwargs)
         self._tokenizer = None
         self.tokenizer_json = None
+        self.built = True  # no weights (see GLiClassPreprocessor)
         if tokenizer_json is not None:
             self.set_tokenizer_json(tokenizer_json)
 

@@ -8,6 +8,7 @@ model.classify(["Our team won the match."], ["sport", "travel", "science"])
 ```
 """
 
+from gliclass_keras import losses
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
@@ -20,4 +21,5 @@ __all__ = [
     "GLiClassClassifier",
     "GLiClassPreprocessor",
     "GLiClassTokenizer",
+    "losses",
 ]

@@ -52,10 +52,11 @@ def _weights_like(sample_weight, values, dtype):
 class _GLiClassLoss(keras.losses.Loss):
     """Base class: `call` returns the reduced scalar; no Keras reduction."""
 
-    def __init__(self, name=None, dtype=None):
+    def __init__(self, ignore_index=-100, name=None, dtype=None):
         super().__init__(
             name=name, reduction="sum_over_batch_size", dtype=dtype
         )
+        self.ignore_index = int(ignore_index)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
@@ -70,7 +71,7 @@ class _GLiClassLoss(keras.losses.Loss):
         raise NotImplementedError
 
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+        return {"name": self.name, "dtype": self.dtype, "ignore_index": self.ignore_index}
 
 
 def focal_loss_with_logits(
@@ -139,11 +140,10 @@ class FocalLoss(_GLiClassLoss):
         name="focal_loss",
         dtype=None,
     ):
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(ignore_index=ignore_index, name=name, dtype=dtype)
         self.alpha = float(alpha)
         self.gamma = float(gamma)
         self.reduction_mode = _standardize_reduction_mode(reduction_mode)
-        self.ignore_index = int(ignore_index)
 
     def compute(self, y_true, y_pred, sample_weight=None):
         loss, valid = focal_loss_with_logits(
@@ -168,7 +168,6 @@ class FocalLoss(_GLiClassLoss):
                 "alpha": self.alpha,
                 "gamma": self.gamma,
                 "reduction_mode": self.reduction_mode,
-                "ignore_index": self.ignore_index,
             }
         )
         return config
@@ -202,8 +201,7 @@ class LabelCrossEntropy(_GLiClassLoss):
     """
 
     def __init__(self, ignore_index=-100, name="label_cross_entropy", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.ignore_index = int(ignore_index)
+        super().__init__(ignore_index=ignore_index, name=name, dtype=dtype)
 
     def compute(self, y_true, y_pred, sample_weight=None):
         log_probs = ops.log_softmax(y_pred, axis=-1)
@@ -237,10 +235,6 @@ class LabelCrossEntropy(_GLiClassLoss):
             per_example = per_example * weights
         return ops.sum(per_example) / ops.maximum(ops.sum(valid), 1.0)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"ignore_index": self.ignore_index})
-        return config
 
 
 @register
@@ -264,8 +258,7 @@ class RegressionLoss(_GLiClassLoss):
     """
 
     def __init__(self, ignore_index=-100, name="regression_loss", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.ignore_index = int(ignore_index)
+        super().__init__(ignore_index=ignore_index, name=name, dtype=dtype)
 
     def compute(self, y_true, y_pred, sample_weight=None):
         y_true = ops.cast(y_true, y_pred.dtype)
@@ -279,10 +272,6 @@ class RegressionLoss(_GLiClassLoss):
             err = err * weights
         return ops.sum(err) / ops.maximum(ops.sum(valid), 1.0)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"ignore_index": self.ignore_index})
-        return config
 
 
 def sequence_contrastive_loss(class_embeddings, class_mask):

@@ -84,12 +84,12 @@ def _deberta_v3_hidden_states(
     # (1, 2 * bucket_size, hidden): one copy of the table for the whole batch.
     table = relative.layer_norm(ops.convert_to_tensor(relative.rel_embeddings)[None])
     key_mask = ops.cast(padding_mask, "bool")[:, None, None, :]
-    rel_pos = None
+    # Bucketed relative positions (1, 1, L, L), the same for every layer.
+    first_attention = backbone.transformer_layers[0]._self_attention_layer
+    rel_pos = first_attention._get_rel_pos(ops.shape(token_ids)[1])
     hidden_states = [x]
     for layer in backbone.transformer_layers:
         attention = layer._self_attention_layer
-        if rel_pos is None:
-            rel_pos = attention._get_rel_pos(ops.shape(token_ids)[1])
         table_l = attention._position_dropout_layer(table, training=training)
         x = _deberta_v3_layer(
             layer,

@@ -298,14 +298,11 @@ class GLiClassClassifier(keras.Model):
     def predict_logits(self, texts, labels, batch_size=8, prompt=None, examples=None):
         """Every label's logit for every text: a list of float32 arrays in label order.
 
-        Arguments as in `classify`. Texts are batched by length and padded to
-        a few bucketed shapes, so compiled backends rarely recompile.
+        Arguments as in `classify`. Texts are batched by length (see
+        `_predict_rows` for the shapes each backend sees).
         """
-        texts, per_text_labels, prompts, per_text_examples = self._check_inputs(
-            texts, labels, prompt, examples
-        )
-        batch_size = inputs_lib.check_batch_size(batch_size)
-        return self._logits(texts, per_text_labels, prompts, per_text_examples, batch_size)
+        checked = self._check_inputs(texts, labels, prompt, examples, batch_size)
+        return self._logits(*checked)
 
     def predict_scores(
         self,
@@ -325,7 +322,7 @@ class GLiClassClassifier(keras.Model):
             texts, labels, classification_type, batch_size, prompt, examples, 0.5
         )[0]
 
-    def _check_inputs(self, texts, labels, prompt, examples):
+    def _check_inputs(self, texts, labels, prompt, examples, batch_size):
         if self.preprocessor is None:
             raise ValueError(
                 "This model has no preprocessor; build it with one (from_pretrained "
@@ -335,7 +332,8 @@ class GLiClassClassifier(keras.Model):
         per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
         prompts = inputs_lib.normalize_prompts(prompt, len(texts))
         per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
-        return texts, per_text_labels, prompts, per_text_examples
+        batch_size = inputs_lib.check_batch_size(batch_size)
+        return texts, per_text_labels, prompts, per_text_examples, batch_size
 
     def _logits(self, texts, per_text_labels, prompts, per_text_examples, batch_size):
         rows = self.preprocessor._encode_checked(texts, per_text_labels, prompts, per_text_examples)
@@ -348,13 +346,11 @@ class GLiClassClassifier(keras.Model):
     def _label_scores(
         self, texts, labels, classification_type, batch_size, prompt, examples, threshold
     ):
-        texts, per_text_labels, prompts, per_text_examples = self._check_inputs(
-            texts, labels, prompt, examples
-        )
+        checked = self._check_inputs(texts, labels, prompt, examples, batch_size)
+        texts, per_text_labels = checked[0], checked[1]
         kinds = inputs_lib.normalize_classification_type(classification_type, len(texts))
         cutoffs = inputs_lib.normalize_thresholds(threshold, len(texts))
-        batch_size = inputs_lib.check_batch_size(batch_size)
-        full = self._logits(texts, per_text_labels, prompts, per_text_examples, batch_size)
+        full = self._logits(*checked)
         all_scores = []
         for logits, label_list, kind in zip(full, per_text_labels, kinds):
             logits = logits.astype("float64")

@@ -9,10 +9,14 @@ model.classify(["Our team won the match."], ["sport", "travel", "science"])
 """
 
 from gliclass_keras import losses
+from gliclass_keras import metrics
+from gliclass_keras import optimizers
 from gliclass_keras.config import GLiClassConfig
+from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
+from gliclass_keras.training_config import TrainingConfig
 
 __version__ = "0.1.0"
 
@@ -20,6 +24,10 @@ __all__ = [
     "GLiClassConfig",
     "GLiClassClassifier",
     "GLiClassPreprocessor",
+    "GLiClassDataset",
     "GLiClassTokenizer",
+    "TrainingConfig",
     "losses",
+    "metrics",
+    "optimizers",
 ]

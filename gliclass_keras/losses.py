@@ -218,10 +218,15 @@ class LabelCrossEntropy(_GLiClassLoss):
                 ops.equal(y, self.ignore_index), ops.zeros_like(y), y
             )
             per_example = -ops.sum(log_probs * y, axis=-1)
+            # rows whose every slot is ignored (batch filler) are left out
+            row_valid = ops.cast(
+                ops.any(ops.not_equal(y_true, self.ignore_index), axis=-1), per_example.dtype
+            )
+            per_example = per_example * row_valid
             weights = _weights_like(sample_weight, per_example, per_example.dtype)
             if weights is not None:
                 per_example = per_example * weights
-            return ops.mean(per_example)
+            return ops.sum(per_example) / ops.maximum(ops.sum(row_valid), 1.0)
         index = ops.reshape(y_true, (-1,))
         index = ops.cast(ops.round(ops.cast(index, "float32")), "int32")
         valid = ops.not_equal(index, self.ignore_index)
@@ -274,17 +279,20 @@ class RegressionLoss(_GLiClassLoss):
 
 
 
-def sequence_contrastive_loss(class_embeddings, class_mask):
+def sequence_contrastive_loss(class_embeddings, class_mask, padded_negatives=True):
     """Label-uniformity contrastive loss (reference `sequence_contrastive_loss`).
 
     `E = L2-normalize(class_embeddings)` `(B, K, D)`, `S = E @ E^T` (no
     temperature); per slot `k` the cross-entropy of row `S[b, k, :]` with
-    target `k`; result `sum(ce * mask) / sum(mask)`.  Padded slots still appear
-    as negatives in every softmax, as in the reference.
+    target `k`; result `sum(ce * mask) / sum(mask)`.  With
+    `padded_negatives=True` (the reference) padded slots still appear as
+    negatives in every softmax, so the value depends on how far the batch is
+    padded; `False` leaves them out (what `GLiClassClassifier` trains with).
 
     Args:
         class_embeddings: `(B, K, D)` label embeddings.
         class_mask: `(B, K)` 1 for real label slots, 0 for padding.
+        padded_negatives: bool, keep padded slots in the softmax.
 
     Returns:
         scalar loss.
@@ -295,6 +303,9 @@ def sequence_contrastive_loss(class_embeddings, class_mask):
     norm = ops.sqrt(ops.sum(ops.square(emb), axis=-1, keepdims=True))
     emb = emb / ops.maximum(norm, 1e-12)
     sim = ops.matmul(emb, ops.transpose(emb, (0, 2, 1)))
+    if not padded_negatives:
+        keep = ops.cast(class_mask, "bool")[:, None, :]
+        sim = ops.where(keep, sim, ops.cast(-1e9, sim.dtype))
     log_probs = ops.log_softmax(sim, axis=-1)
     num_slots = sim.shape[-1]
     if num_slots is None:
@@ -302,7 +313,7 @@ def sequence_contrastive_loss(class_embeddings, class_mask):
     eye = ops.eye(num_slots, dtype=log_probs.dtype)
     ce = -ops.sum(log_probs * eye[None], axis=-1)
     mask = ops.cast(class_mask, ce.dtype)
-    return ops.sum(ce * mask) / ops.sum(mask)
+    return ops.sum(ce * mask) / ops.maximum(ops.sum(mask), 1.0)
 
 
 def get_loss(
@@ -339,3 +350,43 @@ def get_loss(
         "'multi_label_classification', 'single_label_classification', "
         "'regression' or None."
     )
+
+
+@register
+class ContrastiveLabelLoss(keras.layers.Layer):
+    """Adds `coefficient * sequence_contrastive_loss` of the label embeddings.
+
+    An identity layer in the model graph: it passes the label embeddings
+    through and registers the reference's `contrastive_loss_coef` term with
+    `add_loss`, so `fit` and `evaluate` add it to the compiled loss on every
+    backend. Padded label slots are left out of the softmax (the reference
+    keeps them as negatives; docs/differences.md).
+
+    Args:
+        coefficient: float > 0, the config's `contrastive_loss_coef`.
+
+    Example:
+
+    ```python
+    classes = ContrastiveLabelLoss(0.5)(class_embeddings, label_mask)
+    ```
+    """
+
+    def __init__(self, coefficient, **kwargs):
+        super().__init__(**kwargs)
+        self.coefficient = float(coefficient)
+        self.built = True
+
+    def call(self, class_embeddings, class_mask):
+        loss = sequence_contrastive_loss(class_embeddings, class_mask, padded_negatives=False)
+        self.add_loss(self.coefficient * loss)
+        return class_embeddings
+
+    def compute_output_spec(self, class_embeddings, class_mask):
+        return keras.KerasTensor(class_embeddings.shape, dtype=class_embeddings.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config["coefficient"] = self.coefficient
+        return config
+

@@ -1,5 +1,6 @@
 """Reading a reference (PyTorch) GLiClass checkpoint directory into Keras."""
 
+import dataclasses
 import os
 
 from safetensors.numpy import load_file
@@ -63,11 +64,21 @@ def _vocabulary_size(tensors, prefix):
     return None
 
 
-def load_reference_checkpoint(path, cls=None, **preprocessor_kwargs):
+def load_reference_checkpoint(path, cls=None, config_overrides=None, **preprocessor_kwargs):
     """Build a `GLiClassClassifier` from a reference checkpoint directory."""
     if cls is None:
         from gliclass_keras.models.gliclass_classifier import GLiClassClassifier as cls
     config, tensors, tokenizer = read_checkpoint(path)
+    if config_overrides:
+        if not isinstance(config_overrides, dict):
+            raise TypeError(
+                f"`config_overrides` must be a dict. Received: {type(config_overrides).__name__}"
+            )
+        known = {field.name for field in dataclasses.fields(GLiClassConfig)} - {"extra"}
+        unknown = sorted(set(config_overrides) - known)
+        if unknown:
+            raise ValueError(f"`config_overrides` has unknown GLiClassConfig fields: {unknown}")
+        config = GLiClassConfig.from_dict({**config.to_dict(), **config_overrides})
     if config.architecture_type != "uni-encoder":
         raise NotImplementedError(
             f"{path!r} is a {config.architecture_type!r} checkpoint; gliclass-keras "

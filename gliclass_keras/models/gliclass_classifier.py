@@ -15,32 +15,17 @@ from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.segment_embedding import SegmentEmbedding
 from gliclass_keras.layers.text_lstm import TextLSTM
 from gliclass_keras.layers.token_pooler import TokenPooler
+from gliclass_keras.losses import ContrastiveLabelLoss
+from gliclass_keras.models.training import TrainingMixin
 from gliclass_keras.preprocessing import inputs as inputs_lib
+from gliclass_keras.data.gliclass_dataset import bucket_labels as _bucket_labels
+from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
 
 # Logit given to label slots that hold no label (padding of ragged label lists).
 MASKED_LOGIT = -1000.0
 
-# Sequence lengths a batch is padded up to, so compiled backends see few shapes.
-_LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
-
-
-# Label slots are padded up to a multiple of this (masked, so free of effect).
-_LABEL_MULTIPLE = 8
-
-
-def _bucket_length(length):
-    for bucket in _LENGTH_BUCKETS:
-        if length <= bucket:
-            return bucket
-    return -(-length // 256) * 256
-
-
-def _bucket_labels(num_labels):
-    return -(-num_labels // _LABEL_MULTIPLE) * _LABEL_MULTIPLE
-
-
 @register
-class GLiClassClassifier(keras.Model):
+class GLiClassClassifier(TrainingMixin, keras.Model):
     """GLiClass zero-shot text classifier (uni-encoder architecture).
 
     Texts and candidate labels are encoded together: the labels, each behind a
@@ -145,6 +130,11 @@ class GLiClassClassifier(keras.Model):
             attn_dropout=config.scorer_attn_dropout,
             name="scorer",
         )
+        self.contrastive_loss = None
+        if config.contrastive_loss_coef > 0:
+            self.contrastive_loss = ContrastiveLabelLoss(
+                config.contrastive_loss_coef, name="contrastive_loss"
+            )
         self.logit_scale = None
         if config.normalize_features:
             self.logit_scale = LogitScale(config.logit_scale_init_value, name="logit_scale")
@@ -175,6 +165,8 @@ class GLiClassClassifier(keras.Model):
         if config.normalize_features:
             pooled = l2_normalize(pooled, eps=1e-8, mode="add")
             classes = l2_normalize(classes, eps=1e-8, mode="add")
+        if self.contrastive_loss is not None:
+            classes = self.contrastive_loss(classes, label_mask)
         logits = self.scorer(pooled, classes, text_mask=text_mask, class_mask=label_mask)
         if self.logit_scale is not None:
             logits = self.logit_scale(logits)
@@ -201,7 +193,7 @@ class GLiClassClassifier(keras.Model):
 
     # ------------------------------------------------------------- creation
     @classmethod
-    def from_pretrained(cls, path, **kwargs):
+    def from_pretrained(cls, path, config_overrides=None, **kwargs):
         """Load a reference GLiClass checkpoint directory.
 
         The directory holds what `GLiClassModel.save_pretrained` and
@@ -212,11 +204,21 @@ class GLiClassClassifier(keras.Model):
 
         Args:
             path: the checkpoint directory.
+            config_overrides: optional dict of `GLiClassConfig` fields to
+                change, e.g. `{"problem_type": "single_label_classification",
+                "dropout": 0.1}` before fine-tuning. Fields that change the
+                weights' shapes fail to load with a clear error.
             **kwargs: passed to `GLiClassPreprocessor` (e.g. `max_length`).
         """
         from gliclass_keras.convert.checkpoint import load_reference_checkpoint
 
-        return load_reference_checkpoint(path, cls=cls, **kwargs)
+        return load_reference_checkpoint(
+            path, cls=cls, config_overrides=config_overrides, **kwargs
+        )
+
+    def backbone_variables(self):
+        """The encoder's weights (the "encoder" parameter groups of training)."""
+        return list(self.backbone.trainable_variables)
 
     # ------------------------------------------------------------- inference
     def _predict_rows(self, rows, batch_size):

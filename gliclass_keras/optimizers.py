@@ -1,0 +1,163 @@
+"""Keras optimizers with a learning rate and weight decay per parameter group.
+
+The reference Trainer gives the encoder and the head (projectors, scorer,
+`logit_scale`, ...) their own learning rate and weight decay, and never
+decays biases or normalization weights (spec section 9). Keras optimizers
+have one learning rate; the classes here add per-variable multipliers of it
+and per-variable (decoupled) weight decay, keyed by variable path, on top of
+any of the stock Keras optimizers listed in `OPTIMIZERS`.
+
+`TrainingConfig.build_optimizer(model)` fills in the paths; users rarely build
+these by hand.
+"""
+
+import keras
+
+from gliclass_keras.api_export import register
+
+
+class _ParameterGroupsMixin:
+    """Per-variable learning-rate multiplier and weight decay, keyed by path.
+
+    Variables not named in `lr_multipliers` train at the optimizer's
+    learning rate; those not named in `weight_decays` decay at the
+    optimizer's `weight_decay` (0 when it is None). Weight decay is decoupled
+    (`w -= lr * multiplier * decay * w`, as torch's AdamW).
+    """
+
+    def __init__(self, *args, lr_multipliers=None, weight_decays=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lr_multipliers = {str(k): float(v) for k, v in (lr_multipliers or {}).items()}
+        self.weight_decays = {str(k): float(v) for k, v in (weight_decays or {}).items()}
+        for name, values in (("lr_multipliers", self.lr_multipliers), ("weight_decays", self.weight_decays)):
+            bad = {k: v for k, v in values.items() if v < 0}
+            if bad:
+                raise ValueError(f"`{name}` must be >= 0. Received: {bad}")
+
+    def build(self, variables):
+        super().build(variables)
+        default_decay = float(self.weight_decay or 0.0)
+        self._group_multipliers = [self.lr_multipliers.get(v.path, 1.0) for v in variables]
+        self._group_decays = [self.weight_decays.get(v.path, default_decay) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        multiplier = self._group_multipliers[self._get_variable_index(variable)]
+        if multiplier == 0.0:
+            return
+        if multiplier != 1.0:
+            learning_rate = learning_rate * multiplier
+        super().update_step(gradient, variable, learning_rate)
+
+    def _apply_weight_decay(self, variables):
+        learning_rate = self.learning_rate
+        for variable in variables:
+            index = self._get_variable_index(variable)
+            rate = self._group_decays[index] * self._group_multipliers[index]
+            if rate == 0.0:
+                continue
+            lr = keras.ops.cast(learning_rate, variable.dtype)
+            variable.assign(variable - variable * (lr * rate))
+
+    def get_config(self):
+        config = super().get_config()
+        config["lr_multipliers"] = dict(self.lr_multipliers)
+        config["weight_decays"] = dict(self.weight_decays)
+        return config
+
+
+def _grouped(base):
+    name = f"Grouped{base.__name__}"
+    doc = (
+        f"`keras.optimizers.{base.__name__}` with per-variable learning-rate "
+        "multipliers and weight decay.\n\n"
+        "Args:\n"
+        "    lr_multipliers: dict, variable path -> factor on the learning rate\n"
+        "        (0 freezes the variable).\n"
+        "    weight_decays: dict, variable path -> decoupled weight decay.\n"
+        f"    **kwargs: the arguments of `keras.optimizers.{base.__name__}`.\n\n"
+        "Example:\n\n"
+        "```python\n"
+        f"optimizer = gliclass_keras.optimizers.{name}(\n"
+        "    learning_rate=1e-5,\n"
+        '    lr_multipliers={"scorer/mlp_0/kernel": 100.0},\n'
+        '    weight_decays={"text_projector/linear_1/bias": 0.0},\n'
+        ")\n"
+        "```\n"
+    )
+    cls = type(name, (_ParameterGroupsMixin, base), {"__doc__": doc, "__module__": __name__})
+    return register(cls)
+
+
+GroupedAdamW = _grouped(keras.optimizers.AdamW)
+GroupedAdam = _grouped(keras.optimizers.Adam)
+GroupedSGD = _grouped(keras.optimizers.SGD)
+GroupedRMSprop = _grouped(keras.optimizers.RMSprop)
+GroupedAdafactor = _grouped(keras.optimizers.Adafactor)
+GroupedLion = _grouped(keras.optimizers.Lion)
+GroupedAdagrad = _grouped(keras.optimizers.Adagrad)
+
+# `TrainingConfig.optim` name -> optimizer class. The Hugging Face names of
+# the seed's `TrainingArguments.optim` map to their Keras counterparts.
+OPTIMIZERS = {
+    "adamw": GroupedAdamW,
+    "adamw_torch": GroupedAdamW,
+    "adamw_torch_fused": GroupedAdamW,
+    "adamw_hf": GroupedAdamW,
+    "adam": GroupedAdam,
+    "sgd": GroupedSGD,
+    "rmsprop": GroupedRMSprop,
+    "adafactor": GroupedAdafactor,
+    "lion": GroupedLion,
+    "adagrad": GroupedAdagrad,
+}
+
+
+@register
+class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak_learning_rate`, then linear or cosine decay to 0.
+
+    The Hugging Face `get_linear_schedule_with_warmup` /
+    `get_cosine_schedule_with_warmup` shapes (step counted from 0).
+
+    Example:
+
+    ```python
+    schedule = gliclass_keras.optimizers.WarmupDecay(5e-5, total_steps=1000, warmup_steps=100)
+    float(schedule(50))  # 2.5e-05
+    ```
+    """
+
+    def __init__(self, peak_learning_rate, total_steps, warmup_steps=0, decay="linear"):
+        if decay not in ("linear", "cosine"):
+            raise ValueError(f"`decay` must be 'linear' or 'cosine'. Received: {decay!r}")
+        if int(total_steps) < 1 or int(warmup_steps) < 0 or int(warmup_steps) > int(total_steps):
+            raise ValueError(
+                "Expected 0 <= `warmup_steps` <= `total_steps` and `total_steps` >= 1. "
+                f"Received: total_steps={total_steps!r}, warmup_steps={warmup_steps!r}"
+            )
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.decay = decay
+
+    def __call__(self, step):
+        ops = keras.ops
+        step = ops.cast(step, "float32")
+        warmup = float(max(self.warmup_steps, 1))
+        rising = step / warmup
+        span = float(max(self.total_steps - self.warmup_steps, 1))
+        progress = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
+        if self.decay == "linear":
+            falling = 1.0 - progress
+        else:
+            falling = 0.5 * (1.0 + ops.cos(3.141592653589793 * progress))
+        factor = ops.where(step < self.warmup_steps, rising, falling)
+        return self.peak_learning_rate * factor
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "decay": self.decay,
+        }

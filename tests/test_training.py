@@ -1,0 +1,226 @@
+"""Training with compile()/fit(): losses in the model, data, groups, resume."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REFERENCE_MODELS
+
+import gliclass_keras
+from gliclass_keras import GLiClassClassifier
+
+MODEL_DIR = REFERENCE_MODELS / "uni_deberta_default"
+
+RECORDS = [
+    {"text": "We won the football match", "all_labels": ["sport", "travel", "science"], "true_labels": ["sport"]},
+    {"text": "A long trip to Paris by train", "all_labels": ["sport", "travel"], "true_labels": ["travel"]},
+    {"text": "Atoms bond into molecules", "all_labels": ["science", "travel", "sport", "cooking"], "true_labels": {"science": 1.0}},
+    {"text": "Bake the bread for an hour", "all_labels": ["cooking", "science"], "true_labels": ["cooking"]},
+] * 3
+
+
+def _no_dropout(model):
+    # the head's dropout is a config field; the backbone's (0.1) is not
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    return model
+
+
+def _model(**overrides):
+    overrides.setdefault("dropout", 0.0)
+    return _no_dropout(GLiClassClassifier.from_pretrained(MODEL_DIR, config_overrides=overrides))
+
+
+def _oracle():
+    oracle = np.load(MODEL_DIR / "oracle.npz")
+    meta = json.loads((MODEL_DIR / "oracle.json").read_text())
+    x = {
+        "token_ids": oracle["A_in_input_ids"].astype("int32"),
+        "padding_mask": oracle["A_in_attention_mask"].astype("int32"),
+        "label_mask": oracle["A_out_class_mask"].astype("int32"),
+    }
+    return oracle, meta, x
+
+
+@pytest.mark.parametrize(
+    "overrides,targets,key",
+    [
+        ({}, "multi", "A_loss_multi_focal_default"),
+        ({"focal_loss_alpha": -1, "focal_loss_gamma": 0}, "multi", "A_loss_multi_bce_nofocal"),
+        ({"focal_loss_reduction": "sum"}, "multi", "A_loss_multi_focal_sum"),
+        ({"contrastive_loss_coef": 0.5}, "multi", "A_loss_multi_focal_contrastive"),
+        ({"problem_type": "single_label_classification"}, "single", "A_loss_single_ce_num_labels_patched"),
+    ],
+)
+def test_compiled_loss_equals_reference(overrides, targets, key):
+    """evaluate() of the compiled default loss = the reference model's loss."""
+    oracle, meta, x = _oracle()
+    model = _model(**overrides)
+    model.compile()
+    if targets == "multi":
+        y = np.asarray(meta["multi_targets"], dtype="float32")
+    else:
+        single = np.asarray(meta["single_targets"])
+        y = np.eye(x["label_mask"].shape[1], dtype="float32")[single]
+    loss = model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)["loss"]
+    assert abs(loss - float(oracle[key])) <= 1e-5 * max(1.0, abs(float(oracle[key]))), (loss, float(oracle[key]))
+
+
+def test_fit_lowers_loss_and_reports_f1():
+    model = _model()
+    model.compile(training_config=gliclass_keras.TrainingConfig(learning_rate=2e-3))
+    history = model.fit(RECORDS, batch_size=4, epochs=4, verbose=0).history
+    assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
+    assert set(history) == {"loss", "micro_f1", "macro_f1"}
+    assert all(0.0 <= v <= 1.0 for v in history["macro_f1"])
+
+
+def test_save_after_fit_reload_and_resume(tmp_path):
+    model = _model()
+    model.compile(training_config=gliclass_keras.TrainingConfig(learning_rate=1e-3))
+    model.fit(RECORDS, batch_size=4, epochs=1, verbose=0)
+    path = str(tmp_path / "trained.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        restored.predict(RECORDS, verbose=0), model.predict(RECORDS, verbose=0), atol=1e-6
+    )
+    _no_dropout(restored)
+    assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 3
+    # the same second epoch from memory and from the file: same weights
+    model.fit(RECORDS, batch_size=4, epochs=1, verbose=0)
+    restored.fit(RECORDS, batch_size=4, epochs=1, verbose=0)
+    assert int(restored.optimizer.iterations) == 6
+    np.testing.assert_allclose(
+        restored.predict(RECORDS, verbose=0), model.predict(RECORDS, verbose=0), atol=2e-5
+    )
+    assert [m.name for m in restored.metrics if "f1" in m.name] == ["micro_f1", "macro_f1"]
+
+
+def test_broken_batch_raises_instead_of_being_skipped():
+    model = _model()
+    model.compile()
+    broken = RECORDS[:6] + [
+        {"text": "Oops", "all_labels": ["sport", "travel"], "true_labels": ["politics"]}
+    ] + RECORDS[6:]
+    with pytest.raises(ValueError, match=r"record 6: true_labels \['politics'\] are not in all_labels"):
+        model.fit(broken, batch_size=4, epochs=1, verbose=0)
+
+
+def _snapshot(variables):
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
+
+
+@pytest.mark.parametrize("frozen", ["others", "encoder"])
+def test_zero_learning_rate_freezes_its_group(frozen):
+    model = _model(normalize_features=True)  # adds logit_scale to the head
+    if frozen == "others":
+        config = gliclass_keras.TrainingConfig(learning_rate=1e-3, others_lr=0.0, weight_decay=0.1)
+    else:
+        config = gliclass_keras.TrainingConfig(learning_rate=0.0, others_lr=1e-3, others_weight_decay=0.1)
+    model.compile(training_config=config)
+    encoder = model.backbone_variables()
+    encoder_ids = {id(v) for v in encoder}
+    head = [v for v in model.trainable_variables if id(v) not in encoder_ids]
+    assert any("logit_scale" in v.path for v in head)
+    before_encoder, before_head = _snapshot(encoder), _snapshot(head)
+    model.fit(RECORDS, batch_size=4, epochs=1, verbose=0)
+    moved = lambda before, after: [not np.array_equal(a, b) for a, b in zip(before, after)]
+    encoder_moved = moved(before_encoder, _snapshot(encoder))
+    head_moved = moved(before_head, _snapshot(head))
+    if frozen == "others":
+        assert not any(head_moved)
+        assert sum(encoder_moved) >= 0.9 * len(encoder_moved)
+    else:
+        assert not any(encoder_moved)
+        assert all(head_moved)
+
+
+def test_parameter_groups_follow_the_reference_rules():
+    model = _model(normalize_features=True)
+    groups = gliclass_keras.TrainingConfig(others_lr=1e-4).parameter_groups(model)
+    paths = {name: {v.path for v in variables} for name, variables in groups.items()}
+    assert sum(len(v) for v in groups.values()) == len(model.trainable_variables)
+    assert "token_embedding/embeddings" in paths["encoder_decay"]
+    assert "embeddings_layer_norm/gamma" in paths["encoder_no_decay"]
+    assert any(p.endswith("/bias") for p in paths["encoder_no_decay"])
+    assert not any(p.endswith("/bias") or "norm" in p for p in paths["encoder_decay"] | paths["others_decay"])
+    assert "logit_scale/logit_scale" in paths["others_decay"] or any(
+        "logit_scale" in p for p in paths["others_decay"]
+    )
+    assert "text_projector/linear_1/bias" in paths["others_no_decay"]
+    optimizer = gliclass_keras.TrainingConfig(
+        learning_rate=1e-5, weight_decay=0.01, others_lr=1e-4, others_weight_decay=0.1
+    ).build_optimizer(model)
+    assert isinstance(optimizer, gliclass_keras.optimizers.GroupedAdamW)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-4)
+    assert optimizer.lr_multipliers["token_embedding/embeddings"] == pytest.approx(0.1)
+    assert optimizer.lr_multipliers["text_projector/linear_1/kernel"] == pytest.approx(1.0)
+    assert optimizer.weight_decays["token_embedding/embeddings"] == pytest.approx(0.01)
+    assert optimizer.weight_decays["text_projector/linear_1/kernel"] == pytest.approx(0.1)
+    assert optimizer.weight_decays["text_projector/linear_1/bias"] == 0.0
+    assert optimizer.global_clipnorm == 1.0
+
+
+def test_grouped_adamw_matches_torch_adamw():
+    """One group at 2x the rate, one without decay: torch.optim.AdamW's numbers."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w0, b0 = rng.normal(size=(3, 2)).astype("float32"), rng.normal(size=(2,)).astype("float32")
+    grads = [(rng.normal(size=(3, 2)).astype("float32"), rng.normal(size=(2,)).astype("float32")) for _ in range(3)]
+    w, b = keras.Variable(w0, name="kernel"), keras.Variable(b0, name="bias")
+    optimizer = gliclass_keras.optimizers.GroupedAdamW(
+        learning_rate=0.1,
+        weight_decay=0.05,
+        epsilon=1e-8,
+        lr_multipliers={b.path: 0.5},
+        weight_decays={b.path: 0.0},
+    )
+    for gw, gb in grads:
+        optimizer.apply([keras.ops.convert_to_tensor(gw), keras.ops.convert_to_tensor(gb)], [w, b])
+    tw, tb = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(b0))
+    reference = torch.optim.AdamW(
+        [{"params": [tw], "lr": 0.1, "weight_decay": 0.05}, {"params": [tb], "lr": 0.05, "weight_decay": 0.0}],
+        eps=1e-8,
+    )
+    for gw, gb in grads:
+        tw.grad, tb.grad = torch.tensor(gw), torch.tensor(gb)
+        reference.step()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(w), tw.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(b), tb.detach().numpy(), atol=1e-5)
+
+
+def test_warmup_decay_schedule_is_huggingface_linear():
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    schedule = gliclass_keras.optimizers.WarmupDecay(1.0, total_steps=10, warmup_steps=3)
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=1.0)
+    reference = transformers.get_linear_schedule_with_warmup(optimizer, 3, 10)
+    for step in range(12):
+        assert float(schedule(step)) == pytest.approx(reference.get_last_lr()[0], abs=1e-6)
+        optimizer.step()
+        reference.step()
+
+
+def test_training_config_validation_and_schedules():
+    with pytest.raises(ValueError, match="optim"):
+        gliclass_keras.TrainingConfig(optim="adamw_8bit")
+    with pytest.raises(ValueError, match="others_lr"):
+        gliclass_keras.TrainingConfig(others_lr=-1.0)
+    with pytest.raises(ValueError, match="Unknown TrainingConfig fields"):
+        gliclass_keras.TrainingConfig.from_dict({"learning_rate": 1e-5, "lr": 3})
+    config = gliclass_keras.TrainingConfig()
+    assert (config.cache_dir, config.others_lr, config.others_weight_decay) == (None, None, 0.0)
+    assert (config.learning_rate, config.weight_decay, config.optim) == (5e-5, 0.0, "adamw")
+    model = _model()
+    with pytest.raises(ValueError, match="total_steps"):
+        gliclass_keras.TrainingConfig(lr_scheduler_type="linear").build_optimizer(model)
+    optimizer = gliclass_keras.TrainingConfig(
+        lr_scheduler_type="cosine", warmup_ratio=0.1, optim="sgd"
+    ).build_optimizer(model, total_steps=100)
+    assert isinstance(optimizer, gliclass_keras.optimizers.GroupedSGD)
+    assert optimizer._learning_rate.warmup_steps == 10

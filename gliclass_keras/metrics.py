@@ -81,8 +81,7 @@ class F1Score(keras.metrics.Metric):
         if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < 1:
             raise ValueError(f"`max_classes` must be a positive int. Received: {max_classes!r}")
         if name is None:
-            kind = "single" if classification_type == "single-label" else "multi"
-            name = f"{average}_f1" if kind == "multi" else f"{average}_f1_single"
+            name = f"{average}_f1"
         super().__init__(name=name, dtype=dtype or "float32")
         self.average = average
         self.classification_type = classification_type

@@ -373,7 +373,7 @@ def test_bert_config_mapping():
 @pytest.mark.parametrize(
     "kind, field, value",
     [
-        ("deberta", "model_type", "modernbert"),
+        ("deberta", "model_type", "electra"),
         ("deberta", "position_biased_input", True),
         ("deberta", "layer_norm_eps", 1e-5),
         ("deberta", "share_att_key", False),

@@ -99,4 +99,4 @@ def test_config_round_trip():
     metric = F1Score("macro", classification_type="single-label", threshold=0.3, max_classes=64)
     clone = F1Score.from_config(metric.get_config())
     assert clone.get_config() == metric.get_config()
-    assert clone.name == "macro_f1_single"
+    assert clone.name == "macro_f1"

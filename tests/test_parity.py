@@ -34,6 +34,10 @@ UNI_ENCODER_MODELS = [
     "uni_deberta_absmax_avgclass_textfeat",
     "uni_deberta_absavg_segments",
     "uni_bert_default",
+    "uni_modernbert_v3_textfirst",
+    "uni_modernbert_edge",
+    "uni_modernbert_instruct",
+    "uni_modernbert_multilang_crossattn",
 ]
 ATOL = 1e-5
 # Sum pooling adds up ~40 token states, so the backbones' float32 noise

@@ -80,7 +80,7 @@ def test_fit_lowers_loss_and_reports_f1():
 
 def test_save_after_fit_reload_and_resume(tmp_path):
     model = _model()
-    model.compile(training_config=gliclass_keras.TrainingConfig(learning_rate=1e-3))
+    model.compile(training_config=gliclass_keras.TrainingConfig(learning_rate=1e-3, seed=7))
     model.fit(RECORDS, batch_size=4, epochs=1, verbose=0)
     path = str(tmp_path / "trained.keras")
     model.save(path)
@@ -89,6 +89,7 @@ def test_save_after_fit_reload_and_resume(tmp_path):
         restored.predict(RECORDS, verbose=0), model.predict(RECORDS, verbose=0), atol=1e-6
     )
     _no_dropout(restored)
+    assert restored._training_config == model._training_config
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 3
     # the same second epoch from memory and from the file: same weights
     model.fit(RECORDS, batch_size=4, epochs=1, verbose=0)

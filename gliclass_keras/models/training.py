@@ -103,16 +103,23 @@ class TrainingMixin:
 
     def get_compile_config(self):
         config = super().get_compile_config()
+        if not config:
+            return config
         label_metrics = getattr(self, "_label_metrics", ())
-        if config and label_metrics:
+        if label_metrics:
             metrics = list(config.get("metrics") or [])
             metrics += [keras.saving.serialize_keras_object(m) for m in label_metrics]
             config["metrics"] = metrics
+        training_config = getattr(self, "_training_config", None)
+        if training_config is not None:
+            config["training_config"] = training_config.to_dict()
         return config
 
     def compile_from_config(self, config):
+        config = dict(config)
+        training_config = config.pop("training_config", None)
         config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
+        self.compile(training_config=training_config, **config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 

@@ -35,6 +35,12 @@ def normalize_texts(texts):
     """A list of strings from `texts` (a string or a list/tuple of strings)."""
     if isinstance(texts, str):
         return [texts]
+    if (
+        not isinstance(texts, (list, tuple, dict, bytes))
+        and hasattr(texts, "__iter__")
+        and hasattr(texts, "__len__")
+    ):
+        texts = list(texts)  # a datasets Column, NumPy array, pandas Series...
     if not isinstance(texts, (list, tuple)):
         raise TypeError(
             f"`texts` must be a string or a list of strings. Received: {type(texts).__name__}"

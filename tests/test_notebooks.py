@@ -1,0 +1,37 @@
+"""Every notebook in notebooks/ runs top to bottom (small slices) on this backend."""
+
+import os
+import pathlib
+import re
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def _stdout(notebook):
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stdout"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path, monkeypatch):
+    monkeypatch.setenv("GLICLASS_NOTEBOOK_FAST", "1")
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    text = _stdout(notebook)
+    assert f"backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}" in text
+    if path.stem == "fine_tune":
+        match = re.search(r"before (\d\.\d+) -> after (\d\.\d+)", text)
+        assert match, text[-2000:]
+        before, after = map(float, match.groups())
+        assert 0.0 <= before <= 1.0 and 0.0 <= after <= 1.0

@@ -100,6 +100,7 @@ def run_reference(work):
             input_ids=torch.tensor(x["token_ids"], dtype=torch.long),
             attention_mask=torch.tensor(x["padding_mask"], dtype=torch.long),
             labels=targets,
+            max_num_classes=targets.shape[1],  # what the reference collator passes
         )
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -206,12 +206,10 @@ class LabelCrossEntropy(_GLiClassLoss):
     def compute(self, y_true, y_pred, sample_weight=None):
         log_probs = ops.log_softmax(y_pred, axis=-1)
         num_slots = y_pred.shape[-1]
-        soft = (
-            len(y_true.shape) == len(y_pred.shape)
-            and y_true.shape[-1] is not None
-            and y_true.shape[-1] == num_slots
-            and num_slots != 1
-        )
+        # (B, K) targets are distributions, (B,) / (B, 1) class indices. Decided
+        # on rank (and a known last dim of 1), since on tensorflow the slot
+        # count is often unknown (None) when the step is traced.
+        soft = len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] != 1
         if soft:
             y = ops.cast(y_true, log_probs.dtype)
             y = ops.where(

@@ -78,6 +78,20 @@ def test_fit_lowers_loss_and_reports_f1():
     assert all(0.0 <= v <= 1.0 for v in history["macro_f1"])
 
 
+def test_fit_single_label_records():
+    """Single-label cross-entropy through the records path (unknown slot count on tf)."""
+    model = _model(problem_type="single_label_classification")
+    model.compile(training_config=gliclass_keras.TrainingConfig(learning_rate=2e-3))
+    history = model.fit(RECORDS, batch_size=4, epochs=3, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0], history["loss"]
+    x = {key: value[:2] for key, value in _oracle()[2].items()}
+    logits = model.predict(x, verbose=0)
+    one_hot = np.eye(logits.shape[1], dtype="float32")[[0, 1]]
+    expected = -np.mean(np.sum(one_hot * (logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))), -1))
+    got = model.evaluate(x, one_hot, batch_size=2, verbose=0, return_dict=True)["loss"]
+    assert abs(got - expected) < 1e-5
+
+
 def test_save_after_fit_reload_and_resume(tmp_path):
     model = _model()
     model.compile(training_config=gliclass_keras.TrainingConfig(learning_rate=1e-3, seed=7))

@@ -13,7 +13,9 @@ from gliclass_keras import metrics
 from gliclass_keras import optimizers
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
+from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 from gliclass_keras.training_config import TrainingConfig
@@ -23,6 +25,8 @@ __version__ = "0.1.0"
 __all__ = [
     "GLiClassConfig",
     "GLiClassClassifier",
+    "GLiClassBiEncoderClassifier",
+    "GLiClassBiEncoderPreprocessor",
     "GLiClassPreprocessor",
     "GLiClassDataset",
     "GLiClassTokenizer",

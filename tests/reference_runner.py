@@ -24,6 +24,11 @@ def reference(name):
     path = str(REFERENCE_MODELS / name)
     model = GLiClassModel.from_pretrained(path)
     model.eval()
+    label_model_name = getattr(model.config, "label_model_name", None)
+    if label_model_name and not label_model_name.startswith("/"):
+        # Committed bi-encoder fixtures name their label tokenizer relative
+        # to the checkpoint; the reference pipeline resolves it from the cwd.
+        model.config.label_model_name = str(REFERENCE_MODELS / name / label_model_name)
     tokenizer = AutoTokenizer.from_pretrained(path)
     pipeline = ZeroShotClassificationPipeline(
         model, tokenizer, classification_type="multi-label", device="cpu", progress_bar=False

@@ -3,6 +3,8 @@
 import dataclasses
 import os
 
+import keras
+
 from safetensors.numpy import load_file
 
 from gliclass_keras.config import GLiClassConfig
@@ -67,8 +69,14 @@ def _vocabulary_size(tensors, prefix):
     return None
 
 
-def load_reference_checkpoint(path, cls=None, config_overrides=None, **preprocessor_kwargs):
-    """Build a `GLiClassClassifier` from a reference checkpoint directory."""
+def load_reference_checkpoint(
+    path, cls=None, config_overrides=None, label_tokenizer=None, **preprocessor_kwargs
+):
+    """Build a GLiClass model from a reference checkpoint directory.
+
+    Uni-encoder checkpoints give a `GLiClassClassifier` (or `cls`);
+    bi-encoder checkpoints give a `GLiClassBiEncoderClassifier`.
+    """
     if cls is None:
         from gliclass_keras.models.gliclass_classifier import GLiClassClassifier as cls
     config, tensors, tokenizer = read_checkpoint(path)
@@ -82,6 +90,12 @@ def load_reference_checkpoint(path, cls=None, config_overrides=None, **preproces
         if unknown:
             raise ValueError(f"`config_overrides` has unknown GLiClassConfig fields: {unknown}")
         config = GLiClassConfig.from_dict({**config.to_dict(), **config_overrides})
+    if config.architecture_type == "bi-encoder":
+        return _load_bi_encoder(
+            path, config, tensors, tokenizer, label_tokenizer, preprocessor_kwargs
+        )
+    if label_tokenizer is not None:
+        raise ValueError("`label_tokenizer` is only used by bi-encoder checkpoints.")
     if config.architecture_type != "uni-encoder":
         raise NotImplementedError(
             f"{path!r} is a {config.architecture_type!r} checkpoint; gliclass-keras "
@@ -117,6 +131,105 @@ def load_reference_checkpoint(path, cls=None, config_overrides=None, **preproces
         raise ValueError(
             f"The checkpoint at {path!r} has weights this {config.architecture_type} "
             f"model does not use: {unexpected}"
+        )
+    return model
+
+
+def _pad_token_id(hf_config, tokenizer):
+    pad_token_id = (hf_config or {}).get("pad_token_id")
+    if pad_token_id is None:
+        pad_token_id = tokenizer.special_token_id("[PAD]", "<pad>", "<|endoftext|>") or 0
+    return pad_token_id
+
+
+def resolve_label_tokenizer(path, config, label_tokenizer=None):
+    """The label tokenizer of a bi-encoder checkpoint, from local files only.
+
+    `label_tokenizer` (a `GLiClassTokenizer`, or a directory or
+    `tokenizer.json` path) wins; otherwise `config.label_model_name` is read
+    as a local path, as given or relative to the checkpoint directory.
+    """
+    if isinstance(label_tokenizer, GLiClassTokenizer):
+        return label_tokenizer
+    if label_tokenizer is not None:
+        if not isinstance(label_tokenizer, (str, os.PathLike)):
+            raise TypeError(
+                "`label_tokenizer` must be a GLiClassTokenizer or a path. "
+                f"Received: {type(label_tokenizer).__name__}"
+            )
+        return GLiClassTokenizer.from_file(label_tokenizer)
+    name = config.label_model_name
+    candidates = []
+    if name:
+        candidates = [os.path.expanduser(name), os.path.join(path, name)]
+    for candidate in candidates:
+        if os.path.isfile(os.path.join(candidate, "tokenizer.json")) or (
+            os.path.isfile(candidate) and candidate.endswith(".json")
+        ):
+            return GLiClassTokenizer.from_file(candidate)
+    raise ValueError(
+        f"Cannot find the label tokenizer of the bi-encoder checkpoint {path!r}: "
+        f"config.json's label_model_name={name!r} is not a local directory with a "
+        "tokenizer.json (as given, or relative to the checkpoint directory), and "
+        "gliclass-keras never downloads. Pass `label_tokenizer=` (a directory, a "
+        "tokenizer.json path or a GLiClassTokenizer)."
+    )
+
+
+# Head layers of the bi-encoder: (attribute of GLiClassBiEncoderClassifier, checkpoint prefix).
+_BI_ENCODER_HEAD = (
+    ("text_projector", "model.text_projector."),
+    ("classes_projector", "model.classes_projector."),
+    ("biencoder_projector", "model.biencoder_projector."),
+    ("scorer", "model.scorer."),
+    ("logit_scale", "model."),
+)
+LABEL_BACKBONE_PREFIX = "model.label_encoder."
+
+
+def _load_bi_encoder(path, config, tensors, tokenizer, label_tokenizer, preprocessor_kwargs):
+    from gliclass_keras.models.gliclass_bi_encoder import LABEL_BACKBONE_SCOPE
+    from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
+    from gliclass_keras.preprocessing.bi_encoder_preprocessor import (
+        GLiClassBiEncoderPreprocessor,
+    )
+
+    if not config.label_model_config:
+        raise ValueError(f"The bi-encoder checkpoint {path!r} has no label_model_config.")
+    label_tokenizer = resolve_label_tokenizer(path, config, label_tokenizer)
+    backbone = backbone_from_hf_config(
+        config.encoder_config, vocabulary_size=_vocabulary_size(tensors, BACKBONE_PREFIX)
+    )
+    # A name scope keeps the two backbones' variable paths apart (the
+    # optimizer's parameter groups are keyed by path).
+    with keras.name_scope(LABEL_BACKBONE_SCOPE):
+        label_backbone = backbone_from_hf_config(
+            config.label_model_config,
+            vocabulary_size=_vocabulary_size(tensors, LABEL_BACKBONE_PREFIX),
+        )
+    pad_token_id = config.pad_token_id
+    if pad_token_id is None:
+        pad_token_id = _pad_token_id(config.encoder_config, tokenizer)
+    preprocessor_kwargs.setdefault("max_length", 1024)
+    preprocessor = GLiClassBiEncoderPreprocessor(
+        tokenizer,
+        label_tokenizer,
+        pad_token_id=pad_token_id,
+        label_pad_token_id=_pad_token_id(config.label_model_config, label_tokenizer),
+        **preprocessor_kwargs,
+    )
+    model = GLiClassBiEncoderClassifier(backbone, label_backbone, config, preprocessor=preprocessor)
+    used = set(load_hf_backbone_weights(backbone, tensors, BACKBONE_PREFIX))
+    used |= set(load_hf_backbone_weights(label_backbone, tensors, LABEL_BACKBONE_PREFIX))
+    for attribute, prefix in _BI_ENCODER_HEAD:
+        layer = getattr(model, attribute, None)
+        if layer is not None:
+            used |= set(load_reference_layer_weights(layer, tensors, prefix))
+    unexpected = sorted(set(tensors) - used)
+    if unexpected:
+        raise ValueError(
+            f"The checkpoint at {path!r} has weights this bi-encoder model does not use: "
+            f"{unexpected}"
         )
     return model
 

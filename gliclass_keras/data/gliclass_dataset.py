@@ -259,7 +259,15 @@ class GLiClassDataset(keras.utils.PyDataset):
             length = bucket_length(length)
             num_labels = bucket_labels(num_labels)
             batch_rows = -(-batch_rows // self.batch_size) * self.batch_size
-        x = self.preprocessor.collate(rows, sequence_length=length, num_labels=num_labels)
+        label_kwargs = {}
+        if self.static_shapes and hasattr(rows[0], "label_token_ids"):
+            # Bi-encoder rows: bucket the label length too.
+            label_kwargs["label_length"] = bucket_length(
+                max([len(ids) for row in rows for ids in row.label_token_ids] or [1])
+            )
+        x = self.preprocessor.collate(
+            rows, sequence_length=length, num_labels=num_labels, **label_kwargs
+        )
         y_targets = np.full((batch_rows, num_labels), IGNORE_INDEX, dtype="float32")
         y_ids = np.full((batch_rows, num_labels), -1, dtype="int32")
         for r, (row_targets, row_ids) in enumerate(zip(targets, label_ids)):
@@ -269,8 +277,9 @@ class GLiClassDataset(keras.utils.PyDataset):
         if extra:
             # Filler rows repeat the first row with every label slot masked:
             # they add nothing to losses or metrics.
-            for key in ("token_ids", "padding_mask"):
-                x[key] = np.concatenate([x[key], np.repeat(x[key][:1], extra, axis=0)])
+            for key in x:
+                if key != "label_mask":
+                    x[key] = np.concatenate([x[key], np.repeat(x[key][:1], extra, axis=0)])
             x["label_mask"] = np.concatenate(
                 [x["label_mask"], np.zeros((extra, num_labels), dtype="int32")]
             )
@@ -308,11 +317,13 @@ class GLiClassDataset(keras.utils.PyDataset):
                 self.pending_error = error
                 raise
 
+        ranks = getattr(
+            self.preprocessor,
+            "input_ranks",
+            {"token_ids": 2, "padding_mask": 2, "label_mask": 2},
+        )
         signature = (
-            {
-                key: tf.TensorSpec((None, None), tf.int32)
-                for key in ("token_ids", "padding_mask", "label_mask")
-            },
+            {key: tf.TensorSpec((None,) * rank, tf.int32) for key, rank in ranks.items()},
             {
                 "targets": tf.TensorSpec((None, None), tf.float32),
                 "label_ids": tf.TensorSpec((None, None), tf.int32),

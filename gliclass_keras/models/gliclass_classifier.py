@@ -1,7 +1,6 @@
 """`GLiClassClassifier`: the GLiClass zero-shot classifier as a Keras model."""
 
 import keras
-import numpy as np
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.encoder import BackboneEncoder
@@ -16,16 +15,14 @@ from gliclass_keras.layers.segment_embedding import SegmentEmbedding
 from gliclass_keras.layers.text_lstm import TextLSTM
 from gliclass_keras.layers.token_pooler import TokenPooler
 from gliclass_keras.losses import ContrastiveLabelLoss
+from gliclass_keras.models.inference import ZeroShotInferenceMixin
 from gliclass_keras.models.training import TrainingMixin
-from gliclass_keras.preprocessing import inputs as inputs_lib
-from gliclass_keras.data.gliclass_dataset import bucket_labels as _bucket_labels
-from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
 
 # Logit given to label slots that hold no label (padding of ragged label lists).
 MASKED_LOGIT = -1000.0
 
 @register
-class GLiClassClassifier(TrainingMixin, keras.Model):
+class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
     """GLiClass zero-shot text classifier (uni-encoder architecture).
 
     Texts and candidate labels are encoded together: the labels, each behind a
@@ -193,7 +190,7 @@ class GLiClassClassifier(TrainingMixin, keras.Model):
 
     # ------------------------------------------------------------- creation
     @classmethod
-    def from_pretrained(cls, path, config_overrides=None, **kwargs):
+    def from_pretrained(cls, path, config_overrides=None, label_tokenizer=None, **kwargs):
         """Load a reference GLiClass checkpoint directory.
 
         The directory holds what `GLiClassModel.save_pretrained` and
@@ -202,18 +199,29 @@ class GLiClassClassifier(TrainingMixin, keras.Model):
         needed). A missing or unexpected weight raises a `ValueError` that
         names it.
 
+        A bi-encoder checkpoint (`architecture_type="bi-encoder"`) gives a
+        `GLiClassBiEncoderClassifier`, with the same inference API.
+
         Args:
             path: the checkpoint directory.
             config_overrides: optional dict of `GLiClassConfig` fields to
                 change, e.g. `{"problem_type": "single_label_classification",
                 "dropout": 0.1}` before fine-tuning. Fields that change the
                 weights' shapes fail to load with a clear error.
-            **kwargs: passed to `GLiClassPreprocessor` (e.g. `max_length`).
+            label_tokenizer: bi-encoders only: the label tokenizer (a
+                `GLiClassTokenizer`, or a directory or `tokenizer.json`
+                path); by default config.json's `label_model_name`, read as
+                a local path (as given or relative to `path`).
+            **kwargs: passed to the preprocessor (e.g. `max_length`).
         """
         from gliclass_keras.convert.checkpoint import load_reference_checkpoint
 
         return load_reference_checkpoint(
-            path, cls=cls, config_overrides=config_overrides, **kwargs
+            path,
+            cls=cls,
+            config_overrides=config_overrides,
+            label_tokenizer=label_tokenizer,
+            **kwargs,
         )
 
     @classmethod
@@ -248,150 +256,6 @@ class GLiClassClassifier(TrainingMixin, keras.Model):
     def backbone_variables(self):
         """The encoder's weights (the "encoder" parameter groups of training)."""
         return list(self.backbone.trainable_variables)
-
-    # ------------------------------------------------------------- inference
-    def _predict_rows(self, rows, batch_size):
-        """Logits (numpy, one vector per row) for encoded rows, batched by length.
-
-        Rows are sorted by length so each batch carries little padding. On
-        jax and tensorflow, whose predict function is compiled per input
-        shape, batches are also padded to a few bucketed shapes (full batch,
-        bucketed length and label count); torch runs eagerly and gets exact
-        shapes.
-        """
-        static_shapes = keras.backend.backend() != "torch"
-        order = sorted(range(len(rows)), key=lambda r: len(rows[r].token_ids))
-        results = [None] * len(rows)
-        num_labels = max(len(row.label_indices) for row in rows)
-        if static_shapes:
-            num_labels = _bucket_labels(num_labels)
-        for start in range(0, len(order), batch_size):
-            batch = [rows[r] for r in order[start : start + batch_size]]
-            real = len(batch)
-            length = max(len(row.token_ids) for row in batch)
-            if static_shapes:
-                length = _bucket_length(length)
-                batch = batch + [batch[0]] * (batch_size - real)
-            arrays = self.preprocessor.collate(batch, sequence_length=length, num_labels=num_labels)
-            logits = np.asarray(self.predict_on_batch(arrays))
-            for i in range(real):
-                results[order[start + i]] = logits[i, : len(batch[i].label_indices)]
-        return results
-
-    def classify(
-        self,
-        texts,
-        labels,
-        threshold=0.5,
-        classification_type="multi-label",
-        batch_size=8,
-        prompt=None,
-        examples=None,
-    ):
-        """Zero-shot classification of `texts` against candidate `labels`.
-
-        Args:
-            texts: a string or a list of strings.
-            labels: a list of label strings shared by every text, or a list
-                of such lists, one per text.
-            threshold: float in [0, 1] (or one per text): the multi-label
-                cut-off on sigmoid scores.
-            classification_type: `"multi-label"` (sigmoid, every label scoring
-                at least `threshold`, in label order) or `"single-label"`
-                (softmax over the text's labels, the top one); the
-                reference's spellings `"multi"`, `"single"`, `"single_label"`
-                and so on are accepted, as is one value per text.
-            batch_size: int >= 1, texts per forward pass.
-            prompt: optional task description, a string or one per text.
-            examples: optional few-shot examples, a list of
-                `{"text": ..., "labels": [...]}` dicts shared by every text,
-                or one such list per text.
-
-        Returns:
-            A list with, per text, a list of `{"label": str, "score": float}`.
-        """
-        all_scores, kinds, cutoffs = self._label_scores(
-            texts, labels, classification_type, batch_size, prompt, examples, threshold
-        )
-        results = []
-        for text_scores, kind, cutoff in zip(all_scores, kinds, cutoffs):
-            names = list(text_scores)
-            values = [text_scores[name] for name in names]
-            if kind == "single-label":
-                best = int(np.argmax(values))
-                results.append([{"label": names[best], "score": values[best]}])
-            else:
-                results.append(
-                    [{"label": n, "score": v} for n, v in zip(names, values) if v >= cutoff]
-                )
-        return results
-
-    def predict_logits(self, texts, labels, batch_size=8, prompt=None, examples=None):
-        """Every label's logit for every text: a list of float32 arrays in label order.
-
-        Arguments as in `classify`. Texts are batched by length (see
-        `_predict_rows` for the shapes each backend sees).
-        """
-        checked = self._check_inputs(texts, labels, prompt, examples, batch_size)
-        return self._logits(*checked)
-
-    def predict_scores(
-        self,
-        texts,
-        labels,
-        classification_type="multi-label",
-        batch_size=8,
-        prompt=None,
-        examples=None,
-    ):
-        """Every label's score for every text, as a list of `{label: score}` dicts.
-
-        Scores are sigmoid probabilities (multi-label) or a softmax over the
-        text's labels (single-label). Arguments as in `classify`.
-        """
-        return self._label_scores(
-            texts, labels, classification_type, batch_size, prompt, examples, 0.5
-        )[0]
-
-    def _check_inputs(self, texts, labels, prompt, examples, batch_size):
-        if self.preprocessor is None:
-            raise ValueError(
-                "This model has no preprocessor; build it with one (from_pretrained "
-                "does) to classify raw texts."
-            )
-        texts = inputs_lib.normalize_texts(texts)
-        per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
-        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
-        per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
-        batch_size = inputs_lib.check_batch_size(batch_size)
-        return texts, per_text_labels, prompts, per_text_examples, batch_size
-
-    def _logits(self, texts, per_text_labels, prompts, per_text_examples, batch_size):
-        rows = self.preprocessor._encode_checked(texts, per_text_labels, prompts, per_text_examples)
-        row_logits = self._predict_rows(rows, batch_size)
-        full = [np.zeros(len(label_list), dtype="float32") for label_list in per_text_labels]
-        for row, logits in zip(rows, row_logits):
-            full[row.text_index][row.label_indices] = logits
-        return full
-
-    def _label_scores(
-        self, texts, labels, classification_type, batch_size, prompt, examples, threshold
-    ):
-        checked = self._check_inputs(texts, labels, prompt, examples, batch_size)
-        texts, per_text_labels = checked[0], checked[1]
-        kinds = inputs_lib.normalize_classification_type(classification_type, len(texts))
-        cutoffs = inputs_lib.normalize_thresholds(threshold, len(texts))
-        full = self._logits(*checked)
-        all_scores = []
-        for logits, label_list, kind in zip(full, per_text_labels, kinds):
-            logits = logits.astype("float64")
-            if kind == "single-label":
-                exp = np.exp(logits - logits.max())
-                probs = exp / exp.sum()
-            else:
-                probs = 1.0 / (1.0 + np.exp(-logits))
-            all_scores.append({name: float(p) for name, p in zip(label_list, probs)})
-        return all_scores, kinds, cutoffs
 
     # --------------------------------------------------------- serialization
     def get_config(self):

@@ -158,18 +158,7 @@ class GLiClassBiEncoderClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.M
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
-        self.config = config
-        self._initialized = True
-        if keras.backend.backend() == "tensorflow":
-            # As GLiClassClassifier: XLA is faster on CPU too.
-            self.jit_compile = True
-
-    def __setattr__(self, name, value):
-        # As GLiClassClassifier (keras-hub's Task): on torch, attributes set
-        # before the functional `__init__` bypass torch.nn.Module's hook.
-        if keras.config.backend() == "torch" and not hasattr(self, "_initialized"):
-            return object.__setattr__(self, name, value)
-        return super().__setattr__(name, value)
+        self._finish_functional_init(config)
 
     # ------------------------------------------------------------- creation
     @classmethod

@@ -173,20 +173,7 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
-        self.config = config
-        self._initialized = True
-        if keras.backend.backend() == "tensorflow":
-            # Keras turns XLA off on CPU-only machines by default; for this
-            # model it is faster on CPU too (measured in benchmarks/inference.py).
-            self.jit_compile = True
-
-    def __setattr__(self, name, value):
-        # As keras-hub's Task: on torch, attributes set before the functional
-        # `__init__` bypass torch.nn.Module's hook; every layer with weights is
-        # tracked through the functional graph.
-        if keras.config.backend() == "torch" and not hasattr(self, "_initialized"):
-            return object.__setattr__(self, name, value)
-        return super().__setattr__(name, value)
+        self._finish_functional_init(config)
 
     # ------------------------------------------------------------- creation
     @classmethod

@@ -14,8 +14,27 @@ class ZeroShotInferenceMixin:
     The model needs a `preprocessor` with `_encode_checked` (rows with
     `token_ids`, `text_index` and `label_indices`) and `collate`; a model
     whose inputs need more than the preprocessor's default padding
-    overrides `_collate_rows`.
+    overrides `_collate_rows`. It also holds the functional-model plumbing
+    both GLiClass model classes share (`_finish_functional_init`, the torch
+    `__setattr__` workaround).
     """
+
+    def _finish_functional_init(self, config):
+        """Store the config once the functional graph is built (both model classes)."""
+        self.config = config
+        self._initialized = True
+        if keras.backend.backend() == "tensorflow":
+            # Keras turns XLA off on CPU-only machines by default; for these
+            # models it is faster on CPU too (measured in benchmarks/inference.py).
+            self.jit_compile = True
+
+    def __setattr__(self, name, value):
+        # As keras-hub's Task: on torch, attributes set before the functional
+        # `__init__` bypass torch.nn.Module's hook; every layer with weights is
+        # tracked through the functional graph.
+        if keras.config.backend() == "torch" and not hasattr(self, "_initialized"):
+            return object.__setattr__(self, name, value)
+        return super().__setattr__(name, value)
 
     def _collate_rows(self, rows, length, num_labels, static_shapes):
         """The model's input arrays for a batch of encoded rows."""

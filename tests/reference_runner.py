@@ -44,18 +44,31 @@ def oracle(name):
     return js, dict(np.load(path / "oracle.npz"))
 
 
-def reference_logits(name, text, labels, prompt=None, examples=None):
-    """Reference logits for ONE text (no padding, so its pooling bug cannot show)."""
+@functools.lru_cache(maxsize=None)
+def _reference_float64(name):
+    import copy
+
+    return copy.deepcopy(reference(name)[0]).double()
+
+
+def reference_logits(name, text, labels, prompt=None, examples=None, float64=False):
+    """Reference logits for ONE text (no padding, so its pooling bug cannot show).
+
+    `float64=True` runs a float64 copy of the reference model: the exact
+    values that float32 results of both libraries approximate.
+    """
     import torch
 
     model, _, pipeline = reference(name)
+    if float64:
+        model = _reference_float64(name)
     inner = pipeline.pipe
     batch = inner.prepare_inputs([text], labels, same_labels=True, examples=examples, prompt=prompt)
     tensors = {k: v for k, v in dict(batch).items() if isinstance(v, torch.Tensor)}
     kwargs = {"output_hidden_states": True} if name in NEEDS_HIDDEN_STATES else {}
     with torch.no_grad():
         out = model(**tensors, max_num_classes=len(labels), **kwargs)
-    return out.logits[0, : len(labels)].numpy()
+    return out.logits[0, : len(labels)].numpy().astype("float64" if float64 else "float32")
 
 
 def reference_input_ids(name, text, labels, prompt=None, examples=None):

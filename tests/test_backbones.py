@@ -98,14 +98,19 @@ class _Reference:
         self.extra = self.extra.astype("float32")
         self._converted = None
 
-    def hidden_states(self, extra=None):
+    def hidden_states(self, extra=None, replace=None, replace_mask=None):
         ids = torch.tensor(self.ids, dtype=torch.long)
         kwargs = {"attention_mask": torch.tensor(self.mask)}
-        if extra is None:
+        if extra is None and replace is None:
             kwargs["input_ids"] = ids
         else:
             word = self.model.get_input_embeddings()(ids)
-            kwargs["inputs_embeds"] = word + torch.tensor(extra)
+            if replace is not None:
+                where = torch.tensor(replace_mask.astype(bool))[..., None]
+                word = torch.where(where, torch.tensor(replace), word)
+            if extra is not None:
+                word = word + torch.tensor(extra)
+            kwargs["inputs_embeds"] = word
         with torch.no_grad():
             out = self.model(**kwargs, output_hidden_states=True)
         return [h.numpy() for h in out.hidden_states]
@@ -159,6 +164,28 @@ def test_extra_embeddings_match_hf_inputs_embeds(reference):
     assert _max_diff(states, hf_states, reference.mask) < ATOL
     # The extra embeddings really change the result.
     assert _max_diff(states, reference.hidden_states(), reference.mask) > 1e-2
+
+
+def test_replace_embeddings_match_hf_inputs_embeds(reference):
+    # The bi-encoder-fused hook: word embeddings replaced at some positions
+    # (HF `inputs_embeds[b, s] = vector`), segment-style extras still added.
+    backbone, _ = reference.backbone()
+    encoder = BackboneEncoder(backbone)
+    rng = np.random.default_rng(3)
+    replace = rng.normal(0, 1, reference.extra.shape).astype("float32")
+    replace_mask = (rng.random(reference.mask.shape) < 0.3).astype("int32")
+    states = encoder(
+        reference.ids,
+        reference.mask,
+        extra_embeddings=reference.extra,
+        replace_embeddings=replace,
+        replace_mask=replace_mask,
+    )
+    hf_states = reference.hidden_states(reference.extra, replace, replace_mask)
+    assert _max_diff(states, hf_states, reference.mask) < ATOL
+    assert _max_diff(states, reference.hidden_states(reference.extra), reference.mask) > 1e-2
+    with pytest.raises(ValueError, match="replace_mask"):
+        encoder(reference.ids, reference.mask, replace_embeddings=replace)
 
 
 def test_last_state_matches_keras_hub_backbone_on_real_tokens(reference):

@@ -197,6 +197,19 @@ def test_extra_embeddings_are_added_before_the_embedding_norm(converted):
         assert _max_diff(g, w, inputs["padding_mask"]) < ATOL, i
 
 
+def test_inputs_embeds_replace_the_token_embeddings(converted):
+    # The hook behind BackboneEncoder's `replace_embeddings` (bi-encoder-fused).
+    inputs, hf = converted["inputs"], converted["hf"]
+    embeds = np.random.default_rng(2).normal(size=(3, 20, 32)).astype("float32")
+    _, want = _hf_outputs(hf, inputs, inputs_embeds=embeds)
+    got = modernbert_hidden_states(
+        converted["backbone"], inputs["token_ids"], inputs["padding_mask"],
+        inputs_embeds=embeds,
+    )
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert _max_diff(g, w, inputs["padding_mask"]) < ATOL, i
+
+
 def test_biases_and_tanh_gelu_match_transformers():
     config = _hf_config(
         num_hidden_layers=2, global_attn_every_n_layers=2, norm_bias=True,

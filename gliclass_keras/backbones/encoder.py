@@ -9,13 +9,19 @@ from gliclass_keras.backbones.modernbert import ModernBertBackbone
 from gliclass_keras.backbones.modernbert import modernbert_hidden_states
 
 
-def _bert_hidden_states(
-    backbone, token_ids, padding_mask, extra_embeddings, training
-):
-    """`BertBackbone`: HF `BertModel` with `token_type_ids` all zero."""
-    x = backbone.token_embedding(token_ids)
+def _token_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings):
+    """HF `inputs_embeds` (or `word_embeddings(token_ids)`) plus `extra_embeddings`."""
+    x = backbone.token_embedding(token_ids) if inputs_embeds is None else inputs_embeds
     if extra_embeddings is not None:
         x = x + ops.cast(extra_embeddings, x.dtype)
+    return x
+
+
+def _bert_hidden_states(
+    backbone, token_ids, padding_mask, extra_embeddings, training, inputs_embeds=None
+):
+    """`BertBackbone`: HF `BertModel` with `token_type_ids` all zero."""
+    x = _token_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
     positions = backbone.position_embedding(x)
     segments = backbone.segment_embedding(ops.zeros_like(token_ids))
     x = backbone.embeddings_add((x, positions, segments))
@@ -74,12 +80,10 @@ def _deberta_v3_layer(layer, x, pos_key, pos_query, rel_pos, key_mask, training)
 
 
 def _deberta_v3_hidden_states(
-    backbone, token_ids, padding_mask, extra_embeddings, training
+    backbone, token_ids, padding_mask, extra_embeddings, training, inputs_embeds=None
 ):
     """`DebertaV3Backbone`: HF `DebertaV2Model` (v3 layout)."""
-    x = backbone.token_embedding(token_ids)
-    if extra_embeddings is not None:
-        x = x + ops.cast(extra_embeddings, x.dtype)
+    x = _token_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
     x = backbone.embeddings_layer_norm(x)
     x = backbone.embeddings_dropout(x, training=training)
     relative = backbone.relative_embeddings
@@ -107,8 +111,11 @@ def _deberta_v3_hidden_states(
 
 
 # Backbone family -> `fn(backbone, token_ids, padding_mask, extra_embeddings,
-# training)` returning `[embeddings_output, layer_1, ..., layer_N]`. Add an
-# entry here to support another family; subclasses match their base class.
+# training, inputs_embeds=None)` returning `[embeddings_output, layer_1, ...,
+# layer_N]`. `inputs_embeds` (`(batch, length, hidden_dim)`, optional) stands
+# in for the word embeddings of `token_ids`, as Hugging Face's argument of that
+# name; `extra_embeddings` is added to whichever is used. Add an entry here to
+# support another family; subclasses match their base class.
 HIDDEN_STATES_FNS = {
     keras_hub.models.DebertaV3Backbone: _deberta_v3_hidden_states,
     keras_hub.models.BertBackbone: _bert_hidden_states,
@@ -162,6 +169,15 @@ class BackboneEncoder(keras.layers.Layer):
             added to the word embeddings before position embeddings and the
             embedding layer norm (HF `inputs_embeds = word_embeddings(ids) +
             extra`), e.g. GLiClass segment embeddings.
+        replace_embeddings: optional float tensor `(batch, length,
+            hidden_dim)` that *replaces* the word embeddings wherever
+            `replace_mask` is set (HF `inputs_embeds = word_embeddings(ids)`
+            with `inputs_embeds[b, s] = replacement` at those positions),
+            e.g. the label vectors of the GLiClass bi-encoder-fused model.
+            Position embeddings, the embedding layer norm and
+            `extra_embeddings` still apply on top.
+        replace_mask: int/bool tensor `(batch, length)`, 1/True where
+            `replace_embeddings` is used. Required with `replace_embeddings`.
         training: bool, whether dropout is active.
 
     Example:
@@ -194,21 +210,52 @@ class BackboneEncoder(keras.layers.Layer):
         token_ids_shape,
         padding_mask_shape=None,
         extra_embeddings_shape=None,
+        replace_embeddings_shape=None,
+        replace_mask_shape=None,
     ):
         # The backbone is a functional model, built at construction.
         self.built = True
 
     def call(
-        self, token_ids, padding_mask, extra_embeddings=None, training=None
+        self,
+        token_ids,
+        padding_mask,
+        extra_embeddings=None,
+        replace_embeddings=None,
+        replace_mask=None,
+        training=None,
     ):
         token_ids = ops.cast(token_ids, "int32")
         fn = _hidden_states_fn(self.backbone)
+        if replace_embeddings is None:
+            return fn(
+                self.backbone, token_ids, padding_mask, extra_embeddings, training
+            )
+        if replace_mask is None:
+            raise ValueError("`replace_mask` is required with `replace_embeddings`.")
+        x = self.backbone.token_embedding(token_ids)
+        x = ops.where(
+            ops.expand_dims(ops.cast(replace_mask, "bool"), -1),
+            ops.cast(replace_embeddings, x.dtype),
+            x,
+        )
         return fn(
-            self.backbone, token_ids, padding_mask, extra_embeddings, training
+            self.backbone,
+            token_ids,
+            padding_mask,
+            extra_embeddings,
+            training,
+            inputs_embeds=x,
         )
 
     def compute_output_spec(
-        self, token_ids, padding_mask, extra_embeddings=None, training=None
+        self,
+        token_ids,
+        padding_mask,
+        extra_embeddings=None,
+        replace_embeddings=None,
+        replace_mask=None,
+        training=None,
     ):
         shape = tuple(token_ids.shape[:2]) + (self.backbone.hidden_dim,)
         dtype = self.backbone.compute_dtype

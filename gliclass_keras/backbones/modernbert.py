@@ -526,7 +526,7 @@ class ModernBertBackbone(keras_hub.models.Backbone):
 
 
 def modernbert_hidden_states(
-    backbone, token_ids, padding_mask, extra_embeddings=None, training=None
+    backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
 ):
     """Every hidden state of a `ModernBertBackbone`, as Hugging Face returns.
 
@@ -535,9 +535,10 @@ def modernbert_hidden_states(
     last entry is the final-normed output (`last_hidden_state`), the others
     are not normed. `extra_embeddings` (optional, `(batch, length,
     hidden_dim)`) is added to the token embeddings before the embedding
-    layer norm, as Hugging Face's `inputs_embeds`.
+    layer norm, as Hugging Face's `inputs_embeds`. `inputs_embeds`
+    (optional, same shape) replaces the token embeddings of `token_ids`.
     """
-    x = backbone.token_embedding(token_ids)
+    x = backbone.token_embedding(token_ids) if inputs_embeds is None else inputs_embeds
     if extra_embeddings is not None:
         x = x + ops.cast(extra_embeddings, x.dtype)
     x = backbone.embeddings_layer_norm(x)

@@ -75,7 +75,9 @@ def load_reference_checkpoint(
     """Build a GLiClass model from a reference checkpoint directory.
 
     Uni-encoder checkpoints give a `GLiClassClassifier` (or `cls`);
-    bi-encoder checkpoints give a `GLiClassBiEncoderClassifier`.
+    bi-encoder checkpoints give a `GLiClassBiEncoderClassifier` and
+    bi-encoder-fused ones a `GLiClassBiEncoderFusedClassifier` (or `cls`, a
+    subclass of that class).
     """
     if cls is None:
         from gliclass_keras.models.gliclass_classifier import GLiClassClassifier as cls
@@ -90,12 +92,14 @@ def load_reference_checkpoint(
         if unknown:
             raise ValueError(f"`config_overrides` has unknown GLiClassConfig fields: {unknown}")
         config = GLiClassConfig.from_dict({**config.to_dict(), **config_overrides})
-    if config.architecture_type == "bi-encoder":
+    if config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
         return _load_bi_encoder(
-            path, config, tensors, tokenizer, label_tokenizer, preprocessor_kwargs
+            path, cls, config, tensors, tokenizer, label_tokenizer, preprocessor_kwargs
         )
     if label_tokenizer is not None:
-        raise ValueError("`label_tokenizer` is only used by bi-encoder checkpoints.")
+        raise ValueError(
+            "`label_tokenizer` is only used by bi-encoder and bi-encoder-fused checkpoints."
+        )
     if config.architecture_type != "uni-encoder":
         raise NotImplementedError(
             f"{path!r} is a {config.architecture_type!r} checkpoint; gliclass-keras "
@@ -176,7 +180,7 @@ def resolve_label_tokenizer(path, config, label_tokenizer=None):
     )
 
 
-# Head layers of the bi-encoder: (attribute of GLiClassBiEncoderClassifier, checkpoint prefix).
+# Head layers of both bi-encoders (plain and fused): (model attribute, checkpoint prefix).
 _BI_ENCODER_HEAD = (
     ("text_projector", "model.text_projector."),
     ("classes_projector", "model.classes_projector."),
@@ -187,15 +191,44 @@ _BI_ENCODER_HEAD = (
 LABEL_BACKBONE_PREFIX = "model.label_encoder."
 
 
-def _load_bi_encoder(path, config, tensors, tokenizer, label_tokenizer, preprocessor_kwargs):
-    from gliclass_keras.models.gliclass_bi_encoder import LABEL_BACKBONE_SCOPE
+def _bi_encoder_classes(architecture_type):
+    """`(model class, preprocessor class)` of a two-backbone architecture."""
+    if architecture_type == "bi-encoder-fused":
+        from gliclass_keras.models.gliclass_bi_encoder_fused import (
+            GLiClassBiEncoderFusedClassifier,
+        )
+        from gliclass_keras.preprocessing.bi_encoder_fused_preprocessor import (
+            GLiClassBiEncoderFusedPreprocessor,
+        )
+
+        return GLiClassBiEncoderFusedClassifier, GLiClassBiEncoderFusedPreprocessor
     from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
     from gliclass_keras.preprocessing.bi_encoder_preprocessor import (
         GLiClassBiEncoderPreprocessor,
     )
 
+    return GLiClassBiEncoderClassifier, GLiClassBiEncoderPreprocessor
+
+
+def _load_bi_encoder(
+    path, cls, config, tensors, tokenizer, label_tokenizer, preprocessor_kwargs
+):
+    """A bi-encoder or bi-encoder-fused model (the same weights, plus a fused text input)."""
+    from gliclass_keras.models.bi_encoder_base import LABEL_BACKBONE_SCOPE
+    from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+
+    architecture = config.architecture_type
+    model_cls, preprocessor_cls = _bi_encoder_classes(architecture)
+    if cls is not None and cls is not GLiClassClassifier:
+        if not issubclass(cls, model_cls):
+            raise ValueError(
+                f"{path!r} is a {architecture!r} checkpoint, which gives a "
+                f"{model_cls.__name__}; load it with GLiClassClassifier.from_pretrained "
+                f"or {model_cls.__name__}.from_pretrained (not {cls.__name__})."
+            )
+        model_cls = cls
     if not config.label_model_config:
-        raise ValueError(f"The bi-encoder checkpoint {path!r} has no label_model_config.")
+        raise ValueError(f"The {architecture} checkpoint {path!r} has no label_model_config.")
     label_tokenizer = resolve_label_tokenizer(path, config, label_tokenizer)
     backbone = backbone_from_hf_config(
         config.encoder_config, vocabulary_size=_vocabulary_size(tensors, BACKBONE_PREFIX)
@@ -211,14 +244,18 @@ def _load_bi_encoder(path, config, tensors, tokenizer, label_tokenizer, preproce
     if pad_token_id is None:
         pad_token_id = _pad_token_id(config.encoder_config, tokenizer)
     preprocessor_kwargs.setdefault("max_length", 1024)
-    preprocessor = GLiClassBiEncoderPreprocessor(
+    if architecture == "bi-encoder-fused":
+        # Its text input holds <<LABEL>> placeholders (and <<SEP>>, <<EXAMPLE>>).
+        _check_special_tokens(config, tokenizer)
+        preprocessor_kwargs.setdefault("prompt_first", bool(config.prompt_first))
+    preprocessor = preprocessor_cls(
         tokenizer,
         label_tokenizer,
         pad_token_id=pad_token_id,
         label_pad_token_id=_pad_token_id(config.label_model_config, label_tokenizer),
         **preprocessor_kwargs,
     )
-    model = GLiClassBiEncoderClassifier(backbone, label_backbone, config, preprocessor=preprocessor)
+    model = model_cls(backbone, label_backbone, config, preprocessor=preprocessor)
     used = set(load_hf_backbone_weights(backbone, tensors, BACKBONE_PREFIX))
     used |= set(load_hf_backbone_weights(label_backbone, tensors, LABEL_BACKBONE_PREFIX))
     for attribute, prefix in _BI_ENCODER_HEAD:
@@ -228,8 +265,8 @@ def _load_bi_encoder(path, config, tensors, tokenizer, label_tokenizer, preproce
     unexpected = sorted(set(tensors) - used)
     if unexpected:
         raise ValueError(
-            f"The checkpoint at {path!r} has weights this bi-encoder model does not use: "
-            f"{unexpected}"
+            f"The checkpoint at {path!r} has weights this {architecture} model does not "
+            f"use: {unexpected}"
         )
     return model
 
@@ -245,8 +282,8 @@ def _check_special_tokens(config, tokenizer):
         if token_id is None:
             raise ValueError(
                 f"The checkpoint's tokenizer.json has no {token!r} token; GLiClass "
-                "uni-encoder checkpoints add it (id given by config.json's "
-                f"{field}={getattr(config, field)})."
+                f"{config.architecture_type} checkpoints add it (id given by "
+                f"config.json's {field}={getattr(config, field)})."
             )
         if token_id != getattr(config, field):
             raise ValueError(

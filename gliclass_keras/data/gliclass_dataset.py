@@ -32,9 +32,11 @@ class GLiClassDataset(keras.utils.PyDataset):
 
     Each record (`{"text", "all_labels", "true_labels"}` with optional
     `"prompt"` and `"examples"`, the reference's training format) becomes one
-    input row built by the model's `GLiClassPreprocessor`, exactly as at
-    inference. A batch is `(x, y)`: `x` holds `token_ids`, `padding_mask`
-    and `label_mask`; `y` holds `targets` (`(batch, label_slots)` float, one
+    input row built by the model's preprocessor (`GLiClassPreprocessor`, or
+    the bi-encoder or bi-encoder-fused one), exactly as at inference. A batch
+    is `(x, y)`: `x` holds the model's inputs (`token_ids`, `padding_mask`
+    and `label_mask`, plus `label_token_ids` and `label_padding_mask` for
+    bi-encoders); `y` holds `targets` (`(batch, label_slots)` float, one
     value per candidate label, `-100` in padded slots) and `label_ids` (the
     index of each slot's label name in `label_vocabulary`, `-1` in padding),
     which the F1 metrics use to count per label name.
@@ -48,8 +50,10 @@ class GLiClassDataset(keras.utils.PyDataset):
       label slots and batch size are padded to a few fixed sizes
       (`static_shapes`), so compiled train steps are reused.
     * Text that does not fit `max_length` with its labels is cut (labels are
-      kept); labels that do not fit give several rows. Both are reported once
-      with a warning and counted in `stats`.
+      kept); labels that do not fit give several rows (uni-encoder; the
+      bi-encoder-fused preprocessor raises a `ValueError` instead, as all of
+      a text's labels must share one sequence). Both are reported once with
+      a warning and counted in `stats`.
     * Anything wrong in a record raises a `ValueError`/`TypeError` naming the
       record: a batch is never skipped.
 
@@ -61,7 +65,7 @@ class GLiClassDataset(keras.utils.PyDataset):
 
     Args:
         data: the records (see above).
-        preprocessor: the model's `GLiClassPreprocessor`.
+        preprocessor: the model's preprocessor (`model.preprocessor`).
         batch_size: int, records per batch.
         problem_type: the config's `problem_type`; decides the targets
             (single-label records need exactly one true label).

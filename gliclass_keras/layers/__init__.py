@@ -2,6 +2,7 @@
 
 from gliclass_keras.layers.bi_encoder_projector import BiEncoderProjector
 from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
+from gliclass_keras.layers.class_token_injector import ClassTokenInjector
 from gliclass_keras.layers.cross_attention_scorer import CrossAttentionScorer
 from gliclass_keras.layers.dot_scorer import DotScorer
 from gliclass_keras.layers.features_projector import FeaturesProjector
@@ -22,6 +23,7 @@ from gliclass_keras.layers.weighted_dot_scorer import WeightedDotScorer
 __all__ = [
     "BiEncoderProjector",
     "ClassTokenExtractor",
+    "ClassTokenInjector",
     "CrossAttentionScorer",
     "DotScorer",
     "FeaturesProjector",

@@ -21,6 +21,24 @@ def _positions(token_ids):
     return ops.cumsum(ops.ones_like(token_ids, dtype="int32"), axis=1) - 1
 
 
+def label_slots(label_mask):
+    """`slots[b, k] = k`, an int32 tensor shaped like `label_mask` `(B, K)`."""
+    return ops.cumsum(ops.ones_like(label_mask, dtype="int32"), axis=1) - 1
+
+
+def class_slot_selection(is_token, rank, slots):
+    """`select[b, k, s]`: position `s` holds the `k`-th selected token.
+
+    `is_token` `(B, L)` bool marks the tokens, `rank` `(B, L)` is their
+    running count (`cumsum`, 1 at the first one) and `slots` `(B, K)` comes
+    from `label_slots`. Returns a `(B, K, L)` bool tensor.
+    """
+    return ops.logical_and(
+        ops.expand_dims(is_token, 1),
+        ops.equal(ops.expand_dims(rank, 1) - 1, ops.expand_dims(slots, 2)),
+    )
+
+
 def _shift_right(x):
     """`y[:, s] = x[:, s - 1]`, `y[:, 0] = 0`, for a `(B, L)` tensor."""
     return ops.pad(x[:, :-1], [[0, 0], [1, 0]])
@@ -133,7 +151,7 @@ class ClassTokenExtractor(keras.layers.Layer):
         class_cum = ops.cumsum(ops.cast(is_class, "int32"), axis=1)  # (B, L)
         num_classes = ops.sum(ops.cast(is_class, "int32"), axis=1, keepdims=True)
         # slots[b, k] = k, shape (B, K); dynamic K from label_mask.
-        slots = ops.cumsum(ops.ones_like(label_mask, dtype="int32"), axis=1) - 1
+        slots = label_slots(label_mask)
         class_mask = ops.cast(slots < num_classes, mask_dtype)
 
         is_text = ops.equal(token_ids, self.text_token_index)
@@ -144,12 +162,7 @@ class ClassTokenExtractor(keras.layers.Layer):
                 select_token = ops.cast(_shift_right(ops.cast(is_class, "int32")), "bool")
                 select_rank = _shift_right(class_cum)
             # select[b, k, s]: s holds the k-th <<LABEL>> (or the token after it).
-            select = ops.logical_and(
-                ops.expand_dims(select_token, 1),
-                ops.equal(
-                    ops.expand_dims(select_rank, 1) - 1, ops.expand_dims(slots, 2)
-                ),
-            )
+            select = class_slot_selection(select_token, select_rank, slots)
             weights = ops.cast(select, dtype)
             class_embeddings = ops.einsum("bks,bsd->bkd", weights, hidden_states)
         else:

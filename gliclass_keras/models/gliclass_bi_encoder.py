@@ -15,22 +15,23 @@ from gliclass_keras.layers.logit_scale import LogitScale
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.token_pooler import TokenPooler
+from gliclass_keras.models.bi_encoder_base import LABEL_BACKBONE_SCOPE  # noqa: F401 (re-export)
+from gliclass_keras.models.bi_encoder_base import BiEncoderModelMixin
 from gliclass_keras.models.inference import ZeroShotInferenceMixin
 from gliclass_keras.models.label_embeddings import LabelEmbeddings
-from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.models.training import TrainingMixin
+from gliclass_keras.preprocessing import inputs as inputs_lib
 
 # Logit given to label slots that hold no label (padding of ragged label lists).
 MASKED_LOGIT = -1000.0
-# Name scope of the label backbone's variables, so their paths differ from
-# the text backbone's (build it under `keras.name_scope(LABEL_BACKBONE_SCOPE)`).
-LABEL_BACKBONE_SCOPE = "label_backbone"
 # Cached label vectors scored per forward pass (`encode_labels`).
 LABEL_CHUNK = 512
 
 
 @register
-class GLiClassBiEncoderClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
+class GLiClassBiEncoderClassifier(
+    BiEncoderModelMixin, TrainingMixin, ZeroShotInferenceMixin, keras.Model
+):
     """GLiClass zero-shot text classifier, bi-encoder architecture.
 
     The reference `GLiClassBiEncoder`: texts and labels are encoded by two
@@ -224,12 +225,6 @@ class GLiClassBiEncoderClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.M
 
         return load_bi_encoder(path, label_path, cls=cls, config_fields=config, **kwargs)
 
-    def backbone_variables(self):
-        """Both encoders' weights (the "encoder" parameter groups of training)."""
-        return list(self.backbone.trainable_variables) + list(
-            self.label_backbone.trainable_variables
-        )
-
     # -------------------------------------------------- label-embedding cache
     def encode_labels(self, labels, batch_size=64):
         """Encode `labels` once, for classifying any number of texts against them.
@@ -384,44 +379,6 @@ class GLiClassBiEncoderClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.M
                     :real, :count
                 ]
         return list(logits)
-
-    # ------------------------------------------------------------- inference
-    def _collate_rows(self, rows, length, num_labels, static_shapes):
-        label_length = None
-        if static_shapes:
-            label_length = _bucket_length(
-                max([len(ids) for row in rows for ids in row.label_token_ids] or [1])
-            )
-        return self.preprocessor.collate(
-            rows, sequence_length=length, num_labels=num_labels, label_length=label_length
-        )
-
-    # --------------------------------------------------------- serialization
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "label_backbone": keras.saving.serialize_keras_object(self.label_backbone),
-            "config": self.config.to_dict(),
-            "preprocessor": (
-                keras.saving.serialize_keras_object(self.preprocessor)
-                if self.preprocessor is not None
-                else None
-            ),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        with keras.name_scope(LABEL_BACKBONE_SCOPE):
-            config["label_backbone"] = keras.saving.deserialize_keras_object(
-                config["label_backbone"]
-            )
-        if config.get("preprocessor") is not None:
-            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
 
 
 class LabelSetEncoder(keras.layers.Layer):

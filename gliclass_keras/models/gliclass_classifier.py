@@ -187,7 +187,8 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
         names it.
 
         A bi-encoder checkpoint (`architecture_type="bi-encoder"`) gives a
-        `GLiClassBiEncoderClassifier`, with the same inference API.
+        `GLiClassBiEncoderClassifier`, and a bi-encoder-fused one a
+        `GLiClassBiEncoderFusedClassifier`, with the same inference API.
 
         Args:
             path: the checkpoint directory.
@@ -195,7 +196,7 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
                 change, e.g. `{"problem_type": "single_label_classification",
                 "dropout": 0.1}` before fine-tuning. Fields that change the
                 weights' shapes fail to load with a clear error.
-            label_tokenizer: bi-encoders only: the label tokenizer (a
+            label_tokenizer: bi-encoders (plain and fused) only: the label tokenizer (a
                 `GLiClassTokenizer`, or a directory or `tokenizer.json`
                 path); by default config.json's `label_model_name`, read as
                 a local path (as given or relative to `path`).

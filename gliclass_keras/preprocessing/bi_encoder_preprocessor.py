@@ -103,13 +103,17 @@ class GLiClassBiEncoderPreprocessor(keras.layers.Layer):
         """The text encoder's input string (`f"{prompt} {text}"` with a prompt)."""
         return f"{prompt} {text}" if prompt else text
 
+    def _label_token_ids(self, per_text_labels):
+        """`{label: token ids}` for every distinct label, by the label tokenizer."""
+        label_backend = self._truncating_backend("label")
+        unique = sorted({label for labels in per_text_labels for label in labels})
+        return dict(zip(unique, (e.ids for e in label_backend.encode_batch(unique))))
+
     def _encode_checked(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
         text_backend = self._truncating_backend("text")
-        label_backend = self._truncating_backend("label")
         strings = [self.format_text(text, prompt) for text, prompt in zip(texts, prompts)]
         encodings = text_backend.encode_batch(strings)
-        unique = sorted({label for labels in per_text_labels for label in labels})
-        label_ids = dict(zip(unique, (e.ids for e in label_backend.encode_batch(unique))))
+        label_ids = self._label_token_ids(per_text_labels)
         rows, truncated = [], []
         for i, (encoding, labels) in enumerate(zip(encodings, per_text_labels)):
             cut = 0

@@ -21,6 +21,36 @@ class EncodedInput:
     truncated_characters: int = 0
 
 
+def encode_cutting_text(tokenizer, format_input, text, max_length):
+    """Token ids of `format_input(text)`, cutting the end of `text` to fit `max_length`.
+
+    `format_input(text)` returns the input string and the character span of
+    `text` inside it; only tokens inside that span are ever dropped, so
+    labels, prompts and examples around the text are kept. Returns
+    `(ids, truncated_characters)`, or `None` when the input does not fit even
+    with an empty text.
+    """
+    string, (start, _) = format_input(text)
+    ids, offsets = tokenizer.encode_with_offsets(string)
+    if len(ids) <= max_length:
+        return ids, 0
+    keep_chars = len(text)
+    while True:
+        excess = len(ids) - max_length
+        text_tokens = [
+            (s, e) for (s, e) in offsets if e > s and s >= start and e <= start + keep_chars
+        ]
+        if not text_tokens or keep_chars == 0:
+            return None
+        keep_tokens = max(len(text_tokens) - excess, 0)
+        new_keep = text_tokens[keep_tokens][0] - start if keep_tokens < len(text_tokens) else 0
+        keep_chars = max(min(new_keep, keep_chars - 1), 0)
+        string, (start, _) = format_input(text[:keep_chars])
+        ids, offsets = tokenizer.encode_with_offsets(string)
+        if len(ids) <= max_length:
+            return ids, len(text) - keep_chars
+
+
 @register
 class GLiClassPreprocessor(keras.layers.Layer):
     """Turns texts and candidate labels into GLiClass uni-encoder inputs.
@@ -116,25 +146,12 @@ class GLiClassPreprocessor(keras.layers.Layer):
         Returns `(ids, truncated_characters)`, or `None` when the labels do
         not fit even with an empty text.
         """
-        string, (start, end) = self.format_input(text, labels, prompt, examples)
-        ids, offsets = self.tokenizer.encode_with_offsets(string)
-        if len(ids) <= self.max_length:
-            return ids, 0
-        keep_chars = len(text)
-        while True:
-            excess = len(ids) - self.max_length
-            text_tokens = [
-                (s, e) for (s, e) in offsets if e > s and s >= start and e <= start + keep_chars
-            ]
-            if not text_tokens or keep_chars == 0:
-                return None
-            keep_tokens = max(len(text_tokens) - excess, 0)
-            new_keep = text_tokens[keep_tokens][0] - start if keep_tokens < len(text_tokens) else 0
-            keep_chars = max(min(new_keep, keep_chars - 1), 0)
-            string, (start, end) = self.format_input(text[:keep_chars], labels, prompt, examples)
-            ids, offsets = self.tokenizer.encode_with_offsets(string)
-            if len(ids) <= self.max_length:
-                return ids, len(text) - keep_chars
+        return encode_cutting_text(
+            self.tokenizer,
+            lambda kept: self.format_input(kept, labels, prompt, examples),
+            text,
+            self.max_length,
+        )
 
     def _label_chunks(self, labels, prompt, examples):
         """Split `labels` into groups whose input, with no text, fits in half of `max_length`."""

@@ -31,7 +31,11 @@ with the label count for both.
   backend): `classify(texts, labels)` for the uni-encoder and, for the bi-encoder,
   `classify(texts, model.encode_labels(labels))`, with the one-off `encode_labels` time
   reported separately. Batch size 8. Each cell: one warm-up call (compiles on JAX and
-  TensorFlow), then the median of `--repeats` calls.
+  TensorFlow), then the median of `--repeats` calls. PyTorch (the reference and the
+  torch backend alike) runs `--torch-threads` threads: on a 2-core machine shared with
+  any other busy process, 2 OpenMP threads run several times slower than 1 (measured:
+  0.27 s vs 1.5-2.7 s for 16 tweets), so compare torch numbers from quiet runs or with
+  `--torch-threads 1`.
 * **Agreement.** For each backend the bi-encoder's cached scores are compared with the
   reference bi-encoder pipeline's on the first text (max abs difference of sigmoid
   scores), at every label count.
@@ -217,6 +221,10 @@ def run_keras(args, texts, pool):
 
     import gliclass_keras
 
+    if os.environ["KERAS_BACKEND"] == "torch":
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     results = {}
     root = checkpoint_dir(args.cache_dir)
     uni = gliclass_keras.GLiClassClassifier.from_pretrained(os.path.join(root, "uni"), max_length=512)

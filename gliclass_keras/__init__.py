@@ -15,7 +15,11 @@ from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.gliclass_encoder_decoder import GLiClassEncoderDecoderClassifier
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
+from gliclass_keras.preprocessing.encoder_decoder_preprocessor import (
+    GLiClassEncoderDecoderPreprocessor,
+)
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 from gliclass_keras.training_config import TrainingConfig
@@ -27,6 +31,8 @@ __all__ = [
     "GLiClassClassifier",
     "GLiClassBiEncoderClassifier",
     "GLiClassBiEncoderPreprocessor",
+    "GLiClassEncoderDecoderClassifier",
+    "GLiClassEncoderDecoderPreprocessor",
     "GLiClassPreprocessor",
     "GLiClassDataset",
     "GLiClassTokenizer",

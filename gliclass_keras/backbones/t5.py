@@ -37,8 +37,8 @@ def _attention_masks_are_arguments():
 
     keras-hub's `T5MultiHeadAttention` takes its attention mask as a `mask`
     argument, which Keras reads as a propagated Keras mask and, since the
-    layer does not support masking, warns about on every call. The mask is
-    used as intended; the warning is noise.
+    layer does not support masking, warns about (at construction and at
+    every eager call). The mask is used as intended; the warning is noise.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings(
@@ -205,6 +205,10 @@ class T5EncoderDecoderBackbone(keras_hub.models.T5Backbone):
         # === Config ===
         self.relative_attention_num_buckets = relative_attention_num_buckets
         self.relative_attention_max_distance = relative_attention_max_distance
+
+    def call(self, *args, **kwargs):
+        with _attention_masks_are_arguments():
+            return super().call(*args, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -393,6 +397,10 @@ class T5EncoderBackbone(keras_hub.models.Backbone):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.relative_attention_num_buckets = relative_attention_num_buckets
         self.relative_attention_max_distance = relative_attention_max_distance
+
+    def call(self, *args, **kwargs):
+        with _attention_masks_are_arguments():
+            return super().call(*args, **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -20,13 +20,12 @@ def reference(name):
     from gliclass import ZeroShotClassificationPipeline
     from transformers import AutoTokenizer
 
-    import keras
-
-    # On jax and tensorflow, torch's two intra-op threads contend with the
-    # backend's own thread pools: a reference forward pass of a tiny model
-    # then takes ~1 s instead of ~10 ms (measured on 2 cores). On torch the
-    # threads also run gliclass-keras, so keep two there.
-    torch.set_num_threads(2 if keras.backend.backend() == "torch" else 1)
+    # One intra-op thread: the fixtures are tiny, and on 2 cores a second
+    # thread only adds contention (with jax's or tensorflow's thread pools,
+    # or a busy machine): a reference forward pass of the T5 fixtures took
+    # 0.3-0.9 s with two threads, 10-20 ms with one (torch also runs
+    # gliclass-keras on the torch backend, and was no slower).
+    torch.set_num_threads(1)
     path = str(REFERENCE_MODELS / name)
     model = GLiClassModel.from_pretrained(path)
     _retie_t5_embeddings(model)

@@ -516,7 +516,13 @@ class T5Decoder(keras.layers.Layer):
         self.backbone = backbone
         self.causal = causal
 
-    def build(self, *shapes):
+    def build(
+        self,
+        token_ids_shape,
+        padding_mask_shape=None,
+        encoder_states_shape=None,
+        encoder_padding_mask_shape=None,
+    ):
         # The backbone is a functional model, built at construction.
         self.built = True
 

@@ -406,10 +406,12 @@ def test_fit_on_records_lowers_loss():
     # Two steps: on tensorflow, XLA-compiling the train step costs ~20x
     # more than running them eagerly (the compiled forward pass is checked
     # by the inference tests); jax and torch use their defaults.
+    eager = keras.backend.backend() == "tensorflow"
     model.compile(
         training_config=gliclass_keras.TrainingConfig(learning_rate=3e-4),
         metrics=[],
-        run_eagerly=keras.backend.backend() == "tensorflow",
+        run_eagerly=eager,
+        jit_compile=False if eager else "auto",
     )
     history = model.fit(RECORDS, batch_size=4, epochs=2, verbose=0).history
     assert history["loss"][-1] < history["loss"][0], history["loss"]

@@ -20,7 +20,11 @@ from gliclass_keras.models.label_embeddings import LabelEmbeddings
 from gliclass_keras.preprocessing.bi_encoder_fused_preprocessor import (
     GLiClassBiEncoderFusedPreprocessor,
 )
+from gliclass_keras.models.gliclass_encoder_decoder import GLiClassEncoderDecoderClassifier
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
+from gliclass_keras.preprocessing.encoder_decoder_preprocessor import (
+    GLiClassEncoderDecoderPreprocessor,
+)
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 from gliclass_keras.training_config import TrainingConfig
@@ -34,6 +38,8 @@ __all__ = [
     "GLiClassBiEncoderPreprocessor",
     "GLiClassBiEncoderFusedClassifier",
     "GLiClassBiEncoderFusedPreprocessor",
+    "GLiClassEncoderDecoderClassifier",
+    "GLiClassEncoderDecoderPreprocessor",
     "GLiClassPreprocessor",
     "GLiClassDataset",
     "GLiClassTokenizer",

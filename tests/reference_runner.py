@@ -20,9 +20,15 @@ def reference(name):
     from gliclass import ZeroShotClassificationPipeline
     from transformers import AutoTokenizer
 
-    torch.set_num_threads(2)
+    # One intra-op thread: the fixtures are tiny, and on 2 cores a second
+    # thread only adds contention (with jax's or tensorflow's thread pools,
+    # or a busy machine): a reference forward pass of the T5 fixtures took
+    # 0.3-0.9 s with two threads, 10-20 ms with one (torch also runs
+    # gliclass-keras on the torch backend, and was no slower).
+    torch.set_num_threads(1)
     path = str(REFERENCE_MODELS / name)
     model = GLiClassModel.from_pretrained(path)
+    _retie_t5_embeddings(model)
     model.eval()
     label_model_name = getattr(model.config, "label_model_name", None)
     if label_model_name and not label_model_name.startswith("/"):
@@ -34,6 +40,20 @@ def reference(name):
         model, tokenizer, classification_type="multi-label", device="cpu", progress_bar=False
     )
     return model, tokenizer, pipeline
+
+
+def _retie_t5_embeddings(model):
+    """Undo the reference's T5 reload bug (spec 13.11).
+
+    T5 checkpoints hold only `shared.weight`; after `from_pretrained` the
+    decoder's `embed_tokens` is left untied (random), so the reloaded model
+    no longer computes what was saved. Tying it back restores the saved
+    model exactly.
+    """
+    backbone = getattr(model.model, "encoder_decoder_model", None)
+    if backbone is not None and hasattr(backbone, "shared"):
+        backbone.encoder.embed_tokens.weight = backbone.shared.weight
+        backbone.decoder.embed_tokens.weight = backbone.shared.weight
 
 
 @functools.lru_cache(maxsize=None)

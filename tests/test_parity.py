@@ -1,8 +1,9 @@
 """Parity of gliclass-keras uni-encoders with the reference PyTorch GLiClass.
 
-Every uni-encoder layout that the reference builds on DeBERTa and BERT is
-loaded from its committed checkpoint (tests/fixtures/reference, made by
-tests/fixtures/make_reference_models.py) and compared with the reference
+Every uni-encoder layout that the reference builds on DeBERTa, BERT, ModernBERT
+and a T5 encoder is loaded from its committed checkpoint
+(tests/fixtures/reference, made by tests/fixtures/make_reference_models.py)
+and compared with the reference
 package itself, run in the same process: token ids exactly, logits and
 pipeline scores within 1e-5. The reference pools over padding, so logits are
 compared one text at a time, where it is well defined; gliclass-keras is run
@@ -35,6 +36,7 @@ UNI_ENCODER_MODELS = [
     "uni_deberta_absmax_avgclass_textfeat",
     "uni_deberta_absavg_segments",
     "uni_bert_default",
+    "uni_t5encoder_avg",
     "uni_modernbert_v3_textfirst",
     "uni_modernbert_edge",
     "uni_modernbert_instruct",

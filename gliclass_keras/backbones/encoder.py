@@ -7,6 +7,8 @@ from keras import ops
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.modernbert import ModernBertBackbone
 from gliclass_keras.backbones.modernbert import modernbert_hidden_states
+from gliclass_keras.backbones.t5 import T5EncoderBackbone
+from gliclass_keras.backbones.t5 import t5_encoder_hidden_states
 
 
 def _token_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings):
@@ -120,6 +122,10 @@ HIDDEN_STATES_FNS = {
     keras_hub.models.DebertaV3Backbone: _deberta_v3_hidden_states,
     keras_hub.models.BertBackbone: _bert_hidden_states,
     ModernBertBackbone: modernbert_hidden_states,
+    T5EncoderBackbone: t5_encoder_hidden_states,
+    # The encoder half (the encoder-decoder GLiClass runs the decoder with
+    # `gliclass_keras.backbones.t5.T5Decoder`).
+    keras_hub.models.T5Backbone: t5_encoder_hidden_states,
 }
 
 
@@ -156,6 +162,9 @@ class BackboneEncoder(keras.layers.Layer):
       `BertModel` with `token_type_ids` all zero.
     * `ModernBertBackbone`: like HF `ModernBertModel` on every real token
       (the last hidden state is the final-normed output, as in HF).
+    * `T5EncoderBackbone`, and the encoder of a keras-hub `T5Backbone`: like
+      HF `T5EncoderModel` on every real token (the last hidden state is the
+      final-normed output, as in HF).
 
     Args:
         backbone: a keras-hub backbone of a supported family.

@@ -1,10 +1,13 @@
 """Hugging Face backbone configs and weights -> keras-hub backbones.
 
-Two entry points:
+Entry points:
 
 * `backbone_from_hf_config(hf_config)` builds an (untrained) keras-hub
   backbone from a Hugging Face `config.json` dict (`model_type` `"deberta-v2"`
-  in its DeBERTa-v3 layout, `"bert"` or `"modernbert"`).
+  in its DeBERTa-v3 layout, `"bert"`, `"modernbert"`, or `"t5"`/`"mt5"`
+  whose encoder half it builds).
+* `encoder_decoder_backbone_from_hf_config(hf_config)` builds a whole T5
+  (`"t5"`/`"mt5"`) as a keras-hub `T5Backbone`.
 * `load_hf_backbone_weights(backbone, tensors, prefix)` copies a Hugging Face
   state dict (NumPy arrays, e.g. from `safetensors.numpy.load_file`) into it.
 
@@ -24,6 +27,8 @@ import numpy as np
 from gliclass_keras.backbones.bert import HIDDEN_ACTIVATIONS
 from gliclass_keras.backbones.bert import ExactGeluBertBackbone
 from gliclass_keras.backbones.modernbert import ModernBertBackbone
+from gliclass_keras.backbones.t5 import T5EncoderBackbone
+from gliclass_keras.backbones.t5 import T5EncoderDecoderBackbone
 
 # keras-hub hard-codes these layer norm epsilons.
 DEBERTA_V3_LAYER_NORM_EPSILON = 1e-7
@@ -176,6 +181,19 @@ def _unsupported(model_type, field, value, supported):
     )
 
 
+def _checked_vocabulary_size(vocabulary_size):
+    if (
+        not isinstance(vocabulary_size, numbers.Integral)
+        or isinstance(vocabulary_size, bool)
+        or vocabulary_size < 1
+    ):
+        raise ValueError(
+            "`vocabulary_size` must be a positive int or None. "
+            f"Received: vocabulary_size={vocabulary_size!r}"
+        )
+    return int(vocabulary_size)
+
+
 def _common_sizes(hf_config, model_type, vocabulary_size):
     try:
         sizes = {
@@ -190,16 +208,7 @@ def _common_sizes(hf_config, model_type, vocabulary_size):
             f"`hf_config` ({model_type!r}) has no field {e.args[0]!r}."
         ) from None
     if vocabulary_size is not None:
-        if (
-            not isinstance(vocabulary_size, numbers.Integral)
-            or isinstance(vocabulary_size, bool)
-            or vocabulary_size < 1
-        ):
-            raise ValueError(
-                "`vocabulary_size` must be a positive int or None. "
-                f"Received: vocabulary_size={vocabulary_size!r}"
-            )
-        sizes["vocabulary_size"] = int(vocabulary_size)
+        sizes["vocabulary_size"] = _checked_vocabulary_size(vocabulary_size)
     if sizes["hidden_dim"] % sizes["num_heads"]:
         raise ValueError(
             f"Unsupported {model_type!r} config: `hidden_size`="
@@ -474,10 +483,105 @@ def _modernbert_backbone(hf_config, vocabulary_size, dtype):
     )
 
 
+# Hugging Face `T5Config` defaults (used where a config.json leaves a field out).
+_T5_DEFAULTS = {
+    "vocab_size": 32128,
+    "d_model": 512,
+    "d_kv": 64,
+    "d_ff": 2048,
+    "num_layers": 6,
+    "num_heads": 8,
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "dropout_rate": 0.1,
+    "layer_norm_epsilon": 1e-6,
+    "feed_forward_proj": "relu",
+}
+T5_MODEL_TYPES = ("t5", "mt5")
+
+
+def _t5_feed_forward(hf_config, model_type):
+    """`(activation, use_gated_activation)` from `feed_forward_proj`, as transformers parses it."""
+    proj = hf_config.get("feed_forward_proj", _T5_DEFAULTS["feed_forward_proj"])
+    parts = proj.split("-") if isinstance(proj, str) else []
+    gated = bool(parts) and parts[0] == "gated"
+    name = "gelu_new" if proj == "gated-gelu" else (parts[-1] if parts else None)
+    if (
+        not parts
+        or len(parts) > 2
+        or (len(parts) == 2 and not gated)
+        or name not in HIDDEN_ACTIVATIONS
+    ):
+        raise _unsupported(
+            model_type,
+            "feed_forward_proj",
+            proj,
+            f"'ACT' or 'gated-ACT' with ACT one of {sorted(HIDDEN_ACTIVATIONS)}",
+        )
+    return HIDDEN_ACTIVATIONS[name], gated
+
+
+def _t5_arguments(hf_config, model_type, vocabulary_size, encoder_only):
+    """Constructor arguments shared by the two T5 backbones."""
+    check = lambda field, ok, supported: _check(  # noqa: E731
+        model_type, hf_config, field, _T5_DEFAULTS[field], ok, supported
+    )
+    arguments = {
+        "vocabulary_size": check("vocab_size", _is_positive_int, "a positive int"),
+        "hidden_dim": check("d_model", _is_positive_int, "a positive int"),
+        "key_value_dim": check("d_kv", _is_positive_int, "a positive int"),
+        "intermediate_dim": check("d_ff", _is_positive_int, "a positive int"),
+        "num_layers": check("num_layers", _is_positive_int, "a positive int"),
+        "num_heads": check("num_heads", _is_positive_int, "a positive int"),
+        "dropout": check(
+            "dropout_rate", lambda v: _is_number(v) and 0 <= v < 1, "[0, 1)"
+        ),
+        "layer_norm_epsilon": float(
+            check("layer_norm_epsilon", lambda v: _is_number(v) and v > 0, "> 0")
+        ),
+    }
+    if vocabulary_size is not None:
+        arguments["vocabulary_size"] = _checked_vocabulary_size(vocabulary_size)
+    arguments["relative_attention_num_buckets"] = check(
+        "relative_attention_num_buckets",
+        lambda v: _is_positive_int(v) and v % 4 == 0,
+        "a positive multiple of 4",
+    )
+    arguments["relative_attention_max_distance"] = check(
+        "relative_attention_max_distance",
+        lambda v: _is_positive_int(v)
+        and v > arguments["relative_attention_num_buckets"] // 2,
+        "an int larger than relative_attention_num_buckets // 2",
+    )
+    if not encoder_only:
+        num_decoder_layers = hf_config.get("num_decoder_layers")
+        if num_decoder_layers not in (None, arguments["num_layers"]):
+            raise _unsupported(
+                model_type,
+                "num_decoder_layers",
+                num_decoder_layers,
+                f"None or num_layers={arguments['num_layers']}",
+            )
+    activation, gated = _t5_feed_forward(hf_config, model_type)
+    arguments["activation"] = activation
+    arguments["use_gated_activation"] = gated
+    return arguments
+
+
+def _t5_backbone(hf_config, vocabulary_size, dtype):
+    model_type = hf_config["model_type"]
+    return T5EncoderBackbone(
+        **_t5_arguments(hf_config, model_type, vocabulary_size, encoder_only=True),
+        dtype=dtype,
+    )
+
+
 _CONFIG_CONVERTERS = {
     "deberta-v2": _deberta_v2_backbone,
     "bert": _bert_backbone,
     "modernbert": _modernbert_backbone,
+    "t5": _t5_backbone,
+    "mt5": _t5_backbone,
 }
 
 
@@ -504,6 +608,14 @@ def backbone_from_hf_config(hf_config, vocabulary_size=None, dtype=None):
       "global every n layers from layer 0" pattern). `norm_eps`,
       `norm_bias`, `attention_bias`, `mlp_bias`, `hidden_activation`,
       `local_attention` and the three dropout rates are carried over.
+    * `"t5"` and `"mt5"` -> `T5EncoderBackbone`, the encoder half alone (what
+      the reference's uni-encoder runs: Hugging Face's `T5EncoderModel`);
+      `d_model`, `d_kv`, `d_ff`, `num_layers`, `num_heads`, `dropout_rate`,
+      `layer_norm_epsilon`, `relative_attention_num_buckets` (a multiple of
+      4), `relative_attention_max_distance` and `feed_forward_proj`
+      (`"ACT"` or `"gated-ACT"`; `"gated-gelu"` is the tanh GELU, as in
+      transformers) are carried over. For the whole encoder-decoder use
+      `encoder_decoder_backbone_from_hf_config`.
 
     For DeBERTa and BERT, dropout is `hidden_dropout_prob` (keras-hub has
     one rate; the attention dropout of Hugging Face,
@@ -537,6 +649,44 @@ def backbone_from_hf_config(hf_config, vocabulary_size=None, dtype=None):
             f"supported: {sorted(_CONFIG_CONVERTERS)}."
         )
     return _CONFIG_CONVERTERS[model_type](hf_config, vocabulary_size, dtype)
+
+
+def encoder_decoder_backbone_from_hf_config(hf_config, vocabulary_size=None, dtype=None):
+    """Build a keras-hub encoder-decoder backbone from a Hugging Face config.
+
+    Supported `model_type`s: `"t5"` and `"mt5"` (Hugging Face `T5Model` /
+    `MT5Model`) -> `T5EncoderDecoderBackbone`, a keras-hub `T5Backbone`
+    whose encoder and decoder share one token embedding (Hugging Face's
+    `shared`). The fields carried over are those listed in
+    `backbone_from_hf_config`; in addition `num_decoder_layers` must be
+    `None` or `num_layers` (keras-hub builds stacks of equal depth).
+
+    Args:
+        hf_config: dict. The Hugging Face config (for GLiClass, its nested
+            `encoder_config`).
+        vocabulary_size: int or None. Overrides `vocab_size`.
+        dtype: string or `keras.DTypePolicy` for the backbone, or None.
+
+    Returns:
+        A randomly initialised `T5EncoderDecoderBackbone`.
+
+    Raises:
+        ValueError: naming the unsupported `model_type`, or the unsupported
+            config field and its value.
+    """
+    hf_config = _get_config_dict(hf_config)
+    model_type = hf_config.get("model_type")
+    if model_type not in T5_MODEL_TYPES:
+        raise ValueError(
+            f"Unsupported `model_type`={model_type!r} in `hf_config` for an "
+            f"encoder-decoder backbone; supported: {list(T5_MODEL_TYPES)}."
+        )
+    arguments = _t5_arguments(
+        hf_config, model_type, vocabulary_size, encoder_only=False
+    )
+    return T5EncoderDecoderBackbone(
+        **arguments, tie_embedding_weights=True, dtype=dtype
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -687,11 +837,112 @@ def _modernbert_plan(backbone, tensors, prefix):
     return plan
 
 
+def _t5_attention(plan, attention, base, relative_bias=False):
+    for dense, name in (
+        (attention.query_projector, "q"),
+        (attention.key_projector, "k"),
+        (attention.value_projector, "v"),
+        (attention.output_projector, "o"),
+    ):
+        plan.append((dense.kernel, f"{base}.{name}.weight", linear_kernel))
+    if relative_bias:
+        plan.append(
+            (
+                attention.relative_attention_bias,
+                f"{base}.relative_attention_bias.weight",
+                copy_tensor,
+            )
+        )
+
+
+def _t5_stack_plan(plan, layers, final_norm, base):
+    for i, layer in enumerate(layers):
+        block = f"{base}.block.{i}.layer"
+        _t5_attention(
+            plan,
+            layer.self_attention,
+            f"{block}.0.SelfAttention",
+            relative_bias=i == 0,
+        )
+        plan.append(
+            (
+                layer.self_attention_layer_norm.weight,
+                f"{block}.0.layer_norm.weight",
+                copy_tensor,
+            )
+        )
+        feed_forward = 1
+        if layer.is_decoder:
+            _t5_attention(plan, layer.cross_attention, f"{block}.1.EncDecAttention")
+            plan.append(
+                (
+                    layer.cross_attention_layer_norm.weight,
+                    f"{block}.1.layer_norm.weight",
+                    copy_tensor,
+                )
+            )
+            feed_forward = 2
+        dense = f"{block}.{feed_forward}.DenseReluDense"
+        if layer.use_gated_activation:
+            # Hugging Face: act(wi_0(x)) * wi_1(x); keras-hub: the activated
+            # `input_projector` times the linear `gate_projector`.
+            plan.append((layer.input_projector.kernel, f"{dense}.wi_0.weight", linear_kernel))
+            plan.append((layer.gate_projector.kernel, f"{dense}.wi_1.weight", linear_kernel))
+        else:
+            plan.append((layer.input_projector.kernel, f"{dense}.wi.weight", linear_kernel))
+        plan.append((layer.output_projector.kernel, f"{dense}.wo.weight", linear_kernel))
+        plan.append(
+            (
+                layer.layer_norm.weight,
+                f"{block}.{feed_forward}.layer_norm.weight",
+                copy_tensor,
+            )
+        )
+    plan.append((final_norm.weight, f"{base}.final_layer_norm.weight", copy_tensor))
+
+
+def _t5_plan(backbone, tensors, prefix):
+    embeddings = backbone.token_embedding.embeddings
+    plan = [(embeddings, "shared.weight", copy_tensor)]
+    # Hugging Face ties each stack's `embed_tokens` to `shared`; checkpoints
+    # saved with the copies must hold the same table (one table here).
+    stacks = ["encoder"]
+    if hasattr(backbone, "decoder_transformer_layers"):
+        stacks.append("decoder")
+    shared = tensors.get(prefix + "shared.weight")
+    for stack in stacks:
+        key = f"{stack}.embed_tokens.weight"
+        if prefix + key in tensors:
+            if shared is None or not np.array_equal(tensors[prefix + key], shared):
+                raise ValueError(
+                    f"{prefix + key!r} differs from {prefix + 'shared.weight'!r}: "
+                    "T5 backbones here have one token embedding shared by "
+                    "encoder and decoder (Hugging Face ties them)."
+                )
+            plan.append((embeddings, key, copy_tensor))
+    _t5_stack_plan(
+        plan,
+        backbone.encoder_transformer_layers,
+        backbone.encoder_layer_norm,
+        "encoder",
+    )
+    if "decoder" in stacks:
+        _t5_stack_plan(
+            plan,
+            backbone.decoder_transformer_layers,
+            backbone.decoder_layer_norm,
+            "decoder",
+        )
+    return plan
+
+
 # Ordered: the first matching class wins (subclasses before base classes).
 _WEIGHT_PLANS = (
     (keras_hub.models.DebertaV3Backbone, _deberta_v3_plan),
     (keras_hub.models.BertBackbone, _bert_plan),
     (ModernBertBackbone, _modernbert_plan),
+    (T5EncoderBackbone, _t5_plan),
+    (keras_hub.models.T5Backbone, _t5_plan),
 )
 
 
@@ -700,8 +951,13 @@ def load_hf_backbone_weights(backbone, tensors, prefix=""):
 
     Supports `keras_hub.models.DebertaV3Backbone` (HF `DebertaV2Model` keys),
     `keras_hub.models.BertBackbone` / `ExactGeluBertBackbone` (HF
-    `BertModel` keys) and `ModernBertBackbone` (HF `ModernBertModel` keys;
-    biases only where the backbone has them, per the `*_bias` flags). Layer
+    `BertModel` keys), `ModernBertBackbone` (HF `ModernBertModel` keys;
+    biases only where the backbone has them, per the `*_bias` flags),
+    `T5EncoderBackbone` (HF `T5EncoderModel` keys) and keras-hub's
+    `T5Backbone` / `T5EncoderDecoderBackbone` (HF `T5Model` keys). For T5
+    the one token embedding is `shared.weight`; `encoder.embed_tokens` /
+    `decoder.embed_tokens` copies, when a checkpoint has them, must equal it
+    and are consumed. Layer
     norms may be named `weight`/`bias` or the legacy `gamma`/`beta` (DeBERTa
     and BERT). For BERT the pooler (`pooler.dense.*`) is copied into
     `pooled_dense` when present; when absent, `pooled_dense` keeps its random
@@ -747,7 +1003,7 @@ def load_hf_backbone_weights(backbone, tensors, prefix=""):
                 tensors, prefix, make_plan(backbone, tensors, prefix)
             )
     raise TypeError(
-        "`backbone` must be a keras_hub DebertaV3Backbone or BertBackbone, "
-        "or a ModernBertBackbone. "
+        "`backbone` must be a keras_hub DebertaV3Backbone, BertBackbone or "
+        "T5Backbone, a ModernBertBackbone or a T5EncoderBackbone. "
         f"Received: backbone={type(backbone).__name__}"
     )

@@ -9,6 +9,7 @@ from safetensors.numpy import load_file
 
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
+from gliclass_keras.convert.backbone_weights import encoder_decoder_backbone_from_hf_config
 from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
@@ -19,6 +20,7 @@ BACKBONE_PREFIX = "model.encoder_model."
 WORD_EMBEDDING_KEYS = (
     "embeddings.word_embeddings.weight",  # DeBERTa, BERT
     "embeddings.tok_embeddings.weight",  # ModernBERT
+    "shared.weight",  # T5
 )
 
 # Head layers of the uni-encoder: (attribute of GLiClassClassifier, checkpoint prefix).
@@ -75,9 +77,11 @@ def load_reference_checkpoint(
     """Build a GLiClass model from a reference checkpoint directory.
 
     Uni-encoder checkpoints give a `GLiClassClassifier` (or `cls`);
-    bi-encoder checkpoints give a `GLiClassBiEncoderClassifier` and
+    Uni-encoder checkpoints give a `GLiClassClassifier` (or `cls`);
+    bi-encoder checkpoints give a `GLiClassBiEncoderClassifier`,
     bi-encoder-fused ones a `GLiClassBiEncoderFusedClassifier` (or `cls`, a
-    subclass of that class).
+    subclass of that class), and encoder-decoder and encoder-decoder-cls
+    checkpoints a `GLiClassEncoderDecoderClassifier`.
     """
     if cls is None:
         from gliclass_keras.models.gliclass_classifier import GLiClassClassifier as cls
@@ -100,6 +104,8 @@ def load_reference_checkpoint(
         raise ValueError(
             "`label_tokenizer` is only used by bi-encoder and bi-encoder-fused checkpoints."
         )
+    if config.architecture_type in ("encoder-decoder", "encoder-decoder-cls"):
+        return _load_encoder_decoder(path, config, tensors, tokenizer, preprocessor_kwargs)
     if config.architecture_type != "uni-encoder":
         raise NotImplementedError(
             f"{path!r} is a {config.architecture_type!r} checkpoint; gliclass-keras "
@@ -267,6 +273,59 @@ def _load_bi_encoder(
         raise ValueError(
             f"The checkpoint at {path!r} has weights this {architecture} model does not "
             f"use: {unexpected}"
+        )
+    return model
+
+
+# Head layers of the encoder-decoders: (attribute of
+# GLiClassEncoderDecoderClassifier, checkpoint prefix).
+_ENCODER_DECODER_HEAD = (
+    ("text_projector", "model.text_projector."),
+    ("classes_projector", "model.classes_projector."),
+    ("scorer", "model.scorer."),
+    ("text_lstm", "model.lstm."),
+    ("logit_scale", "model."),
+)
+ENCODER_DECODER_PREFIX = "model.encoder_decoder_model."
+
+
+def _load_encoder_decoder(path, config, tensors, tokenizer, preprocessor_kwargs):
+    from gliclass_keras.models.gliclass_encoder_decoder import (
+        GLiClassEncoderDecoderClassifier,
+    )
+    from gliclass_keras.preprocessing.encoder_decoder_preprocessor import (
+        GLiClassEncoderDecoderPreprocessor,
+    )
+
+    # One token embedding for encoder and decoder: the checkpoint's
+    # `shared.weight` (the reference's reload leaves its decoder copy
+    # untied, spec 13.11; here there is no copy to untie).
+    backbone = encoder_decoder_backbone_from_hf_config(
+        config.encoder_config,
+        vocabulary_size=_vocabulary_size(tensors, ENCODER_DECODER_PREFIX),
+    )
+    pad_token_id = config.pad_token_id
+    if pad_token_id is None:
+        pad_token_id = _pad_token_id(config.encoder_config, tokenizer)
+    preprocessor_kwargs.setdefault("max_length", 1024)
+    preprocessor = GLiClassEncoderDecoderPreprocessor(
+        tokenizer, pad_token_id=pad_token_id, **preprocessor_kwargs
+    )
+    _check_special_tokens(config, tokenizer)
+    model = GLiClassEncoderDecoderClassifier(backbone, config, preprocessor=preprocessor)
+    used = set(load_hf_backbone_weights(backbone, tensors, ENCODER_DECODER_PREFIX))
+    for attribute, prefix in _ENCODER_DECODER_HEAD:
+        layer = getattr(model, attribute, None)
+        if layer is not None:
+            used |= set(load_reference_layer_weights(layer, tensors, prefix))
+    if model.logit_scale is None and "model.logit_scale" in tensors:
+        # As for uni-encoders: used only with normalize_features.
+        used.add("model.logit_scale")
+    unexpected = sorted(set(tensors) - used)
+    if unexpected:
+        raise ValueError(
+            f"The checkpoint at {path!r} has weights this {config.architecture_type} "
+            f"model does not use: {unexpected}"
         )
     return model
 

@@ -269,6 +269,11 @@ class GLiClassDataset(keras.utils.PyDataset):
             label_kwargs["label_length"] = bucket_length(
                 max([len(ids) for row in rows for ids in row.label_token_ids] or [1])
             )
+        if self.static_shapes and hasattr(rows[0], "class_token_ids"):
+            # Encoder-decoder rows: bucket the class prompt's length too.
+            label_kwargs["class_length"] = bucket_length(
+                max(len(row.class_token_ids) for row in rows)
+            )
         x = self.preprocessor.collate(
             rows, sequence_length=length, num_labels=num_labels, **label_kwargs
         )

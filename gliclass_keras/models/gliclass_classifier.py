@@ -39,9 +39,10 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
     its batch.
 
     Args:
-        backbone: a keras-hub backbone (`DebertaV3Backbone` or a BERT backbone)
-            whose vocabulary includes the `<<LABEL>>`, `<<SEP>>` and
-            `<<EXAMPLE>>` tokens.
+        backbone: an encoder backbone supported by `BackboneEncoder`
+            (keras-hub `DebertaV3Backbone`, a BERT backbone,
+            `ModernBertBackbone`, `T5EncoderBackbone`) whose vocabulary
+            includes the `<<LABEL>>`, `<<SEP>>` and `<<EXAMPLE>>` tokens.
         config: `GLiClassConfig` (or its dict) describing the head.
         preprocessor: optional `GLiClassPreprocessor`, required by `classify`.
 
@@ -187,8 +188,11 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
         names it.
 
         A bi-encoder checkpoint (`architecture_type="bi-encoder"`) gives a
-        `GLiClassBiEncoderClassifier`, and a bi-encoder-fused one a
-        `GLiClassBiEncoderFusedClassifier`, with the same inference API.
+        `GLiClassBiEncoderClassifier`, a bi-encoder-fused one a
+        `GLiClassBiEncoderFusedClassifier`, and an `"encoder-decoder"` or
+        `"encoder-decoder-cls"` (T5) checkpoint a
+        `GLiClassEncoderDecoderClassifier`, with the same inference and
+        training API.
 
         Args:
             path: the checkpoint directory.

@@ -7,7 +7,7 @@ from gliclass_keras.api_export import register
 from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import EncodedBiInput
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
-from gliclass_keras.preprocessing.preprocessor import encode_cutting_text
+from gliclass_keras.preprocessing.preprocessor import fit_text
 
 
 @register
@@ -117,7 +117,7 @@ class GLiClassBiEncoderFusedPreprocessor(GLiClassBiEncoderPreprocessor):
             format_input = functools.partial(
                 self.format_input, labels=labels, prompt=prompt, examples=examples
             )
-            encoded = encode_cutting_text(self.tokenizer, format_input, text, self.max_length)
+            encoded = fit_text(self.tokenizer, format_input, text, self.max_length)
             if encoded is None:
                 needed = len(self.tokenizer.encode_with_offsets(format_input("")[0])[0])
                 raise ValueError(

@@ -21,16 +21,22 @@ class EncodedInput:
     truncated_characters: int = 0
 
 
-def encode_cutting_text(tokenizer, format_input, text, max_length):
-    """Token ids of `format_input(text)`, cutting the end of `text` to fit `max_length`.
+def fit_text(tokenizer, build, text, max_length):
+    """Token ids of `build(text)`, with the end of `text` cut until they fit.
 
-    `format_input(text)` returns the input string and the character span of
-    `text` inside it; only tokens inside that span are ever dropped, so
-    labels, prompts and examples around the text are kept. Returns
-    `(ids, truncated_characters)`, or `None` when the input does not fit even
-    with an empty text.
+    Args:
+        tokenizer: a `GLiClassTokenizer`.
+        build: `fn(kept_text) -> (string, (start, end))`, the full input
+            string around `kept_text` and the character span of `kept_text`
+            inside it.
+        text: str, the text that may be cut.
+        max_length: int, the most tokens allowed.
+
+    Returns:
+        `(ids, truncated_characters)`, or `None` when the input does not fit
+        even with an empty text.
     """
-    string, (start, _) = format_input(text)
+    string, (start, end) = build(text)
     ids, offsets = tokenizer.encode_with_offsets(string)
     if len(ids) <= max_length:
         return ids, 0
@@ -45,10 +51,36 @@ def encode_cutting_text(tokenizer, format_input, text, max_length):
         keep_tokens = max(len(text_tokens) - excess, 0)
         new_keep = text_tokens[keep_tokens][0] - start if keep_tokens < len(text_tokens) else 0
         keep_chars = max(min(new_keep, keep_chars - 1), 0)
-        string, (start, _) = format_input(text[:keep_chars])
+        string, (start, end) = build(text[:keep_chars])
         ids, offsets = tokenizer.encode_with_offsets(string)
         if len(ids) <= max_length:
             return ids, len(text) - keep_chars
+
+
+def chunk_labels(tokenizer, labels, build, budget, max_length, context):
+    """Split `labels` into consecutive groups whose `build(group)` fits in `budget` tokens.
+
+    Groups are filled greedily in label order; a label that does not fit in
+    `budget` on its own gets a group of its own. Raises a `ValueError` when
+    one label's input (described by `context`, e.g. "with the prompt") is
+    longer than `max_length`. Returns lists of label indices.
+    """
+    chunks, current = [], []
+    for index, label in enumerate(labels):
+        trial = current + [index]
+        ids, _ = tokenizer.encode_with_offsets(build([labels[i] for i in trial]))
+        if len(ids) <= budget or not current:
+            if len(ids) > max_length:
+                raise ValueError(
+                    f"The label {label!r}, {context}, takes {len(ids)} tokens, "
+                    f"more than max_length={max_length}."
+                )
+            current = trial
+        else:
+            chunks.append(current)
+            current = [index]
+    chunks.append(current)
+    return chunks
 
 
 @register
@@ -146,7 +178,7 @@ class GLiClassPreprocessor(keras.layers.Layer):
         Returns `(ids, truncated_characters)`, or `None` when the labels do
         not fit even with an empty text.
         """
-        return encode_cutting_text(
+        return fit_text(
             self.tokenizer,
             lambda kept: self.format_input(kept, labels, prompt, examples),
             text,
@@ -155,25 +187,14 @@ class GLiClassPreprocessor(keras.layers.Layer):
 
     def _label_chunks(self, labels, prompt, examples):
         """Split `labels` into groups whose input, with no text, fits in half of `max_length`."""
-        budget = self.max_length // 2
-        chunks, current = [], []
-        for index, label in enumerate(labels):
-            trial = current + [index]
-            ids, _ = self.tokenizer.encode_with_offsets(
-                self.format_input("", [labels[i] for i in trial], prompt, examples)[0]
-            )
-            if len(ids) <= budget or not current:
-                if len(ids) > self.max_length:
-                    raise ValueError(
-                        f"The label {label!r}, with the prompt and examples, takes "
-                        f"{len(ids)} tokens, more than max_length={self.max_length}."
-                    )
-                current = trial
-            else:
-                chunks.append(current)
-                current = [index]
-        chunks.append(current)
-        return chunks
+        return chunk_labels(
+            self.tokenizer,
+            labels,
+            lambda chunk: self.format_input("", chunk, prompt, examples)[0],
+            budget=self.max_length // 2,
+            max_length=self.max_length,
+            context="with the prompt and examples",
+        )
 
     def encode(self, texts, labels, prompt=None, examples=None, warn=True):
         """Encode texts against their labels into a list of `EncodedInput` rows.

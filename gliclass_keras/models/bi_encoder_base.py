@@ -1,12 +1,28 @@
 """Plumbing shared by the two-backbone GLiClass models (bi-encoder and bi-encoder-fused)."""
 
 import keras
+from keras import ops
 
 from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
 
 # Name scope of the label backbone's variables, so their paths differ from
 # the text backbone's (build it under `keras.name_scope(LABEL_BACKBONE_SCOPE)`).
 LABEL_BACKBONE_SCOPE = "label_backbone"
+# Logit given to label slots that hold no label (padding of ragged label lists).
+MASKED_LOGIT = -1000.0
+
+
+def bi_encoder_inputs():
+    """The five symbolic inputs of a two-backbone GLiClass model."""
+    return {
+        "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
+        "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
+        "label_token_ids": keras.Input(shape=(None, None), dtype="int32", name="label_token_ids"),
+        "label_padding_mask": keras.Input(
+            shape=(None, None), dtype="int32", name="label_padding_mask"
+        ),
+        "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
+    }
 
 
 class BiEncoderModelMixin:
@@ -18,6 +34,15 @@ class BiEncoderModelMixin:
     `label_token_ids`, `label_padding_mask`, `label_mask`). Goes before
     `TrainingMixin` and `ZeroShotInferenceMixin` in the bases.
     """
+
+    def _score(self, text, classes, label_mask):
+        """Logits of text vectors `(B, D)` against class vectors `(B, C, D)`:
+        scorer, logit scale (always applied by bi-encoders), empty slots masked."""
+        logits = self.scorer(text, classes, class_mask=label_mask)
+        logits = self.logit_scale(logits)
+        return ops.where(
+            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
+        )
 
     def backbone_variables(self):
         """Both encoders' weights (the "encoder" parameter groups of training)."""

@@ -16,14 +16,14 @@ from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.token_pooler import TokenPooler
 from gliclass_keras.models.bi_encoder_base import LABEL_BACKBONE_SCOPE  # noqa: F401 (re-export)
+from gliclass_keras.models.bi_encoder_base import MASKED_LOGIT  # noqa: F401 (re-export)
 from gliclass_keras.models.bi_encoder_base import BiEncoderModelMixin
+from gliclass_keras.models.bi_encoder_base import bi_encoder_inputs
 from gliclass_keras.models.inference import ZeroShotInferenceMixin
 from gliclass_keras.models.label_embeddings import LabelEmbeddings
 from gliclass_keras.models.training import TrainingMixin
 from gliclass_keras.preprocessing import inputs as inputs_lib
 
-# Logit given to label slots that hold no label (padding of ragged label lists).
-MASKED_LOGIT = -1000.0
 # Cached label vectors scored per forward pass (`encode_labels`).
 LABEL_CHUNK = 512
 
@@ -130,17 +130,7 @@ class GLiClassBiEncoderClassifier(
         self.logit_scale = LogitScale(config.logit_scale_init_value, name="logit_scale")
 
         # === Functional Model ===
-        inputs = {
-            "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
-            "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
-            "label_token_ids": keras.Input(
-                shape=(None, None), dtype="int32", name="label_token_ids"
-            ),
-            "label_padding_mask": keras.Input(
-                shape=(None, None), dtype="int32", name="label_padding_mask"
-            ),
-            "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
-        }
+        inputs = bi_encoder_inputs()
         padding_mask = inputs["padding_mask"]
         label_mask = inputs["label_mask"]
 
@@ -165,14 +155,6 @@ class GLiClassBiEncoderClassifier(
 
         # === Config ===
         self._finish_functional_init(config)
-
-    def _score(self, text, classes, label_mask):
-        """Logits of text vectors `(B, D)` against class vectors `(B, C, D)`."""
-        logits = self.scorer(text, classes, class_mask=label_mask)
-        logits = self.logit_scale(logits)
-        return ops.where(
-            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
-        )
 
     # ------------------------------------------------------------- creation
     @classmethod

@@ -1,7 +1,6 @@
 """`GLiClassBiEncoderFusedClassifier`: the GLiClass bi-encoder-fused architecture."""
 
 import keras
-from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.encoder import BackboneEncoder
@@ -15,7 +14,7 @@ from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.token_pooler import TokenPooler
 from gliclass_keras.models.bi_encoder_base import BiEncoderModelMixin
-from gliclass_keras.models.gliclass_bi_encoder import MASKED_LOGIT
+from gliclass_keras.models.bi_encoder_base import bi_encoder_inputs
 from gliclass_keras.models.gliclass_bi_encoder import LabelSetEncoder
 from gliclass_keras.models.inference import ZeroShotInferenceMixin
 from gliclass_keras.models.training import TrainingMixin
@@ -155,17 +154,7 @@ class GLiClassBiEncoderFusedClassifier(
         self.logit_scale = LogitScale(config.logit_scale_init_value, name="logit_scale")
 
         # === Functional Model ===
-        inputs = {
-            "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
-            "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
-            "label_token_ids": keras.Input(
-                shape=(None, None), dtype="int32", name="label_token_ids"
-            ),
-            "label_padding_mask": keras.Input(
-                shape=(None, None), dtype="int32", name="label_padding_mask"
-            ),
-            "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
-        }
+        inputs = bi_encoder_inputs()
         token_ids = inputs["token_ids"]
         padding_mask = inputs["padding_mask"]
         label_mask = inputs["label_mask"]
@@ -194,11 +183,7 @@ class GLiClassBiEncoderFusedClassifier(
         text = self.text_dropout(self.text_projector(text))
         if config.normalize_features:
             text = l2_normalize(text, eps=1e-8, mode="max")
-        logits = self.scorer(text, classes, class_mask=label_mask)
-        logits = self.logit_scale(logits)
-        logits = ops.where(
-            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
-        )
+        logits = self._score(text, classes, label_mask)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===

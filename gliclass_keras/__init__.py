@@ -28,6 +28,9 @@ from gliclass_keras.preprocessing.encoder_decoder_preprocessor import (
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 from gliclass_keras.training_config import TrainingConfig
+from gliclass_keras.rl import rewards
+from gliclass_keras.rl.rl_config import RLConfig
+from gliclass_keras.rl.rl_trainer import RLTrainer
 
 __version__ = "0.1.0"
 
@@ -45,6 +48,9 @@ __all__ = [
     "GLiClassTokenizer",
     "LabelEmbeddings",
     "TrainingConfig",
+    "RLConfig",
+    "RLTrainer",
+    "rewards",
     "losses",
     "metrics",
     "optimizers",

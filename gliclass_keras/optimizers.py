@@ -34,11 +34,31 @@ class _ParameterGroupsMixin:
             if bad:
                 raise ValueError(f"`{name}` must be >= 0. Received: {bad}")
 
+    def set_variable_group(self, variables, lr_multiplier, weight_decay):
+        """Give `variables` their own learning-rate multiplier and decay.
+
+        Keyed by the variable objects, before `build`, and not serialized:
+        for variables whose paths may collide with the model's (RL training
+        gives its value model its own group this way).
+        """
+        if getattr(self, "built", False):
+            raise ValueError("set_variable_group() must be called before the optimizer is built.")
+        groups = self.__dict__.setdefault("_variable_groups", {})
+        for variable in variables:
+            groups[id(variable)] = (float(lr_multiplier), float(weight_decay))
+
     def build(self, variables):
         super().build(variables)
         default_decay = float(self.weight_decay or 0.0)
-        self._group_multipliers = [self.lr_multipliers.get(v.path, 1.0) for v in variables]
-        self._group_decays = [self.weight_decays.get(v.path, default_decay) for v in variables]
+        groups = self.__dict__.get("_variable_groups", {})
+        self._group_multipliers = [
+            groups[id(v)][0] if id(v) in groups else self.lr_multipliers.get(v.path, 1.0)
+            for v in variables
+        ]
+        self._group_decays = [
+            groups[id(v)][1] if id(v) in groups else self.weight_decays.get(v.path, default_decay)
+            for v in variables
+        ]
 
     def update_step(self, gradient, variable, learning_rate):
         multiplier = self._group_multipliers[self._get_variable_index(variable)]

@@ -36,6 +36,9 @@ class TrainingMixin:
         metrics="auto",
         training_config=None,
         total_steps=None,
+        reward_components=None,
+        value_model=None,
+        reference_model=None,
         **kwargs,
     ):
         """Configure training, with defaults from the model's config.
@@ -53,24 +56,60 @@ class TrainingMixin:
 
         Any of them can be given explicitly, as for `keras.Model.compile`.
 
+        With an `RLConfig` as `training_config`, `fit` trains with PPO (an
+        `RLTrainer` around this model; `evaluate` and `predict` are
+        unchanged):
+
+        ```python
+        model.compile(
+            training_config=gliclass_keras.RLConfig(num_rl_iters=2),
+            reward_components=[("f1", gliclass_keras.rewards.f1_reward)],
+        )
+        model.fit(train_records, epochs=3)
+        ```
+
         Args:
-            training_config: a `TrainingConfig` (or dict); default
-                `TrainingConfig()`. It also sets the seed and `datasets` cache
-                used when `fit` reads raw records.
+            training_config: a `TrainingConfig` or `RLConfig` (or a dict of
+                `TrainingConfig` fields); default `TrainingConfig()`. It also
+                sets the seed and `datasets` cache used when `fit` reads raw
+                records.
             total_steps: int, optimizer steps of the run, for the linear and
                 cosine learning-rate schedules.
+            reward_components, value_model, reference_model: RL only (see
+                `RLTrainer`): the rewards (default F1), an optional value
+                model and an optional frozen reference model.
             **kwargs: passed to `keras.Model.compile`.
         """
+        from gliclass_keras.rl.rl_config import RLConfig
+        from gliclass_keras.rl.rewards import standardize_reward_components
+
         if training_config is None:
             training_config = getattr(self, "_training_config", None) or TrainingConfig()
         elif isinstance(training_config, dict):
             training_config = TrainingConfig.from_dict(training_config)
         elif not isinstance(training_config, TrainingConfig):
             raise TypeError(
-                "`training_config` must be a TrainingConfig or a dict. "
+                "`training_config` must be a TrainingConfig, an RLConfig or a dict. "
                 f"Received: {type(training_config).__name__}"
             )
+        rl = None
+        if isinstance(training_config, RLConfig):
+            rl = {
+                "reward_components": standardize_reward_components(reward_components),
+                "value_model": value_model,
+                "reference_model": reference_model,
+                "optimizer": None if optimizer == "auto" else optimizer,  # see RLTrainer
+                "total_steps": total_steps,
+                "run_eagerly": bool(kwargs.get("run_eagerly", False)),
+            }
+        elif reward_components is not None or value_model is not None or reference_model is not None:
+            raise ValueError(
+                "`reward_components`, `value_model` and `reference_model` are for RL training: "
+                "pass `training_config=gliclass_keras.RLConfig(...)` with them."
+            )
         object.__setattr__(self, "_training_config", training_config)
+        object.__setattr__(self, "_rl_settings", rl)
+        object.__setattr__(self, "_rl_trainer", None)
         config = self.config
         if optimizer == "auto":
             optimizer = training_config.build_optimizer(self, total_steps=total_steps)
@@ -106,6 +145,8 @@ class TrainingMixin:
         super().compile(optimizer=optimizer, loss=loss, metrics=other_metrics, **kwargs)
         object.__setattr__(self, "_xla_training", xla_training)
         object.__setattr__(self, "_label_metrics", tuple(label_metrics))
+        if rl is not None and not getattr(self, "_restoring_compile", False):
+            self._fit_trainer()  # argument errors now, not at fit()
 
     def make_train_function(self, force=False):
         if getattr(self, "_xla_training", True) or not self.jit_compile:
@@ -129,13 +170,48 @@ class TrainingMixin:
         training_config = getattr(self, "_training_config", None)
         if training_config is not None:
             config["training_config"] = training_config.to_dict()
+            config["training_config_class"] = type(training_config).__name__
+        rl = getattr(self, "_rl_settings", None)
+        if rl is not None:
+            # value and reference models are not saved with the policy
+            config["reward_components"] = [
+                [name, keras.saving.serialize_keras_object(fn)] for name, fn in rl["reward_components"]
+            ]
         return config
 
     def compile_from_config(self, config):
+        from gliclass_keras.rl.rl_config import RLConfig
+
         config = dict(config)
         training_config = config.pop("training_config", None)
+        config_class = config.pop("training_config_class", "TrainingConfig")
+        reward_components = config.pop("reward_components", None)
+        if training_config is not None and config_class == "RLConfig":
+            training_config = RLConfig.from_dict(training_config)
         config = keras.saving.deserialize_keras_object(config)
-        self.compile(training_config=training_config, **config)
+        if reward_components is not None:
+            try:
+                reward_components = [
+                    (name, keras.saving.deserialize_keras_object(fn)) for name, fn in reward_components
+                ]
+            except Exception as error:  # e.g. an unregistered function
+                import warnings
+
+                warnings.warn(
+                    "Could not restore the RL reward components saved with this model "
+                    f"({error}); it is compiled with the default F1 reward. Register custom "
+                    "rewards with `keras.saving.register_keras_serializable` to save them.",
+                    stacklevel=2,
+                )
+                reward_components = None
+        rl_kwargs = {"reward_components": reward_components} if isinstance(training_config, RLConfig) else {}
+        # Value and reference models are not saved: an RL model is restored
+        # without them, and fit() asks for them if its config needs them.
+        object.__setattr__(self, "_restoring_compile", True)
+        try:
+            self.compile(training_config=training_config, **rl_kwargs, **config)
+        finally:
+            object.__setattr__(self, "_restoring_compile", False)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
@@ -214,6 +290,7 @@ class TrainingMixin:
         """
         data, dataset = self._as_batches(x, batch_size, training=True)
         val_dataset = None
+        trainer = self._fit_trainer()
         if dataset is not None:
             if y is not None:
                 raise ValueError("`y` must be None when `x` holds training records (with their labels).")
@@ -231,7 +308,7 @@ class TrainingMixin:
             if val_dataset is not None and val_dataset.streaming and kwargs.get("validation_steps") is None:
                 raise ValueError("Streamed validation data needs `validation_steps`.")
         return self._run(
-            super().fit,
+            super().fit if trainer is None else trainer.fit,
             (dataset, val_dataset),
             x=data,
             y=y,
@@ -239,6 +316,17 @@ class TrainingMixin:
             validation_data=validation_data,
             **kwargs,
         )
+
+    def _fit_trainer(self):
+        """The `RLTrainer` that `fit` runs under an `RLConfig`, else None."""
+        rl = getattr(self, "_rl_settings", None)
+        if rl is None:
+            return None
+        if getattr(self, "_rl_trainer", None) is None:
+            from gliclass_keras.rl.rl_trainer import RLTrainer
+
+            object.__setattr__(self, "_rl_trainer", RLTrainer(self, self._training_config, **rl))
+        return self._rl_trainer
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         """`keras.Model.evaluate`, also taking training records (in order)."""

@@ -212,7 +212,8 @@ class TrainingMixin:
             self.compile(training_config=training_config, **rl_kwargs, **config)
         finally:
             object.__setattr__(self, "_restoring_compile", False)
-        if self.built:
+        if self.built and not isinstance(training_config, RLConfig):
+            # (under an RLConfig, fit() trains with the RLTrainer's optimizer)
             self.optimizer.build(self.trainable_variables)
 
     @property

@@ -23,7 +23,10 @@ def _build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     classify = commands.add_parser("classify", help="classify texts against candidate labels")
     classify.add_argument(
-        "--model", required=True, help="a GLiClass checkpoint directory or a .keras file"
+        "--model",
+        default="default",
+        help="a preset name (default: 'default', offline MiniLM bi-encoder), a GLiClass checkpoint "
+        "directory, a .keras file or a Hugging Face id",
     )
     classify.add_argument("--labels", required=True, help="comma-separated candidate labels")
     classify.add_argument(
@@ -39,18 +42,10 @@ def _build_parser():
 
 
 def load_model(path):
-    """A `GLiClassClassifier` from a checkpoint directory or a `.keras` file."""
-    import keras
-
+    """A GLiClass model from a preset name, checkpoint directory, `.keras` file or Hugging Face id."""
     from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
 
-    if os.path.isdir(path):
-        return GLiClassClassifier.from_pretrained(path)
-    if os.path.isfile(path) and path.endswith(".keras"):
-        return keras.saving.load_model(path)
-    raise ValueError(
-        f"--model must be a GLiClass checkpoint directory or a .keras file. Received: {path!r}"
-    )
+    return GLiClassClassifier.from_preset(path)
 
 
 def main(argv=None):
@@ -72,7 +67,7 @@ def main(argv=None):
             batch_size=args.batch_size,
             prompt=args.prompt,
         )
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, ConnectionError) as error:
         print(f"gliclass-keras: {error}", file=sys.stderr)
         return 2
     for text, predictions in zip(texts, results):

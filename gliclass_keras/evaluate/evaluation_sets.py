@@ -109,9 +109,9 @@ def builtin_split(name, part):
     """Half of a built-in corpus: `part="test"` or `"train"`.
 
     Each corpus is split in two halves by a fixed seeded permutation. The
-    built-in evaluation sets are the `"test"` halves; the `default`
-    preset's head was trained on (a sample of) the `"train"` halves only
-    (`scripts/train_default_preset.py`).
+    built-in evaluation sets are the `"test"` halves. The `default`
+    preset's head saw neither half; `scripts/train_default_preset.py
+    --corpora ...` can add the `"train"` halves to its training data.
     """
     import numpy as np
 

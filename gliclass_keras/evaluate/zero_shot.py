@@ -34,6 +34,20 @@ def score_matrix(model, texts, labels, batch_size=16, progress=None):
     return np.asarray(scores)
 
 
+def top_label_metrics(scores, evaluation_set):
+    """Macro-F1 (over the set's labels) and accuracy of the top-scoring label.
+
+    `scores`: `(len(texts), len(labels))`, columns in `evaluation_set.labels`
+    order. Returns a dict: `macro_f1`, `accuracy`.
+    """
+    predicted = [evaluation_set.labels[i] for i in np.asarray(scores).argmax(axis=1)]
+    truths = evaluation_set.truths
+    return {
+        "macro_f1": float(f1_score(truths, predicted, labels=evaluation_set.labels, average="macro")),
+        "accuracy": float(np.mean([p == t for p, t in zip(predicted, truths)])),
+    }
+
+
 def evaluate_zero_shot(model, evaluation_set, batch_size=16, verbose=1):
     """Macro-F1 and accuracy of `model` on one `EvaluationSet`.
 
@@ -44,14 +58,11 @@ def evaluate_zero_shot(model, evaluation_set, batch_size=16, verbose=1):
     start = time.perf_counter()
     scores = score_matrix(model, evaluation_set.texts, evaluation_set.labels, batch_size, progress)
     seconds = time.perf_counter() - start
-    predicted = [evaluation_set.labels[i] for i in scores.argmax(axis=1)]
-    truths = evaluation_set.truths
     return {
         "name": evaluation_set.name,
-        "examples": len(truths),
+        "examples": len(evaluation_set.truths),
         "labels": len(evaluation_set.labels),
-        "macro_f1": float(f1_score(truths, predicted, labels=evaluation_set.labels, average="macro")),
-        "accuracy": float(np.mean([p == t for p, t in zip(predicted, truths)])),
+        **top_label_metrics(scores, evaluation_set),
         "seconds": seconds,
     }
 

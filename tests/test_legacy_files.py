@@ -1,0 +1,53 @@
+"""`.keras` files saved by an earlier release keep loading and scoring the same.
+
+The files in tests/fixtures/legacy_keras were saved with gliclass-keras main
+at 9c144d4 (before the package was restructured) by
+tests/fixtures/make_legacy_keras_files.py, together with the scores that
+release computed. Each is loaded here with the current code, on every
+backend, and must give the same class and the same scores within 1e-5.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+
+import gliclass_keras
+
+LEGACY = FIXTURES / "legacy_keras"
+NAMES = sorted(path.stem for path in LEGACY.glob("*.keras"))
+ATOL = 1e-5
+
+
+def test_the_fixture_set_is_complete():
+    # Uni-encoder DeBERTa (compiled, and with LSTM + MLP scorer), ModernBERT,
+    # bi-encoder, bi-encoder-fused and both encoder-decoders.
+    assert NAMES == [
+        "bi_bert_bert",
+        "bifused_deberta_bert",
+        "encdec_t5",
+        "encdeccls_t5",
+        "uni_deberta_default",
+        "uni_deberta_mlp_max_lstm",
+        "uni_modernbert_v3_textfirst",
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_legacy_file_loads_and_scores_the_same(name):
+    meta = json.loads((LEGACY / f"{name}.json").read_text())
+    model = keras.saving.load_model(LEGACY / f"{name}.keras")
+    assert type(model).__name__ == meta["class"]
+    assert isinstance(model, getattr(gliclass_keras, meta["class"]))
+    scores = model.predict_scores(meta["texts"], meta["labels"])
+    got = np.array([[s[label] for label in meta["labels"]] for s in scores])
+    np.testing.assert_allclose(got, np.array(meta["scores"]), atol=ATOL, rtol=0)
+    if meta["compiled"]:
+        # The compile state (optimizer with its parameter groups, loss,
+        # F1 metrics) comes back too.
+        assert model.compiled
+        assert model.optimizer is not None
+        assert {type(m).__name__ for m in model.metrics} >= {"F1Score"}

@@ -1,0 +1,1 @@
+"""Small helpers shared across gliclass_keras: argument checks, activations, shape policy."""

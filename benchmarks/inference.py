@@ -386,7 +386,7 @@ def setup_keras(work, backend):
     timers = Timers()
     preprocessor = getattr(model, "preprocessor", None)
     if preprocessor is not None:  # private hooks, only for the breakdown; optional
-        timers.wrap(preprocessor, "_encode_checked", "tokenize+format")
+        timers.wrap(preprocessor, "encode_rows", "tokenize+format")
         timers.wrap(preprocessor, "collate", "collate (pad to arrays)")
     timers.wrap(model, "predict_on_batch", "predict_on_batch", record_shape=True)
 

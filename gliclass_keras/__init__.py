@@ -16,6 +16,7 @@ from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifier
 from gliclass_keras.models.gliclass_bi_encoder_fused import GLiClassBiEncoderFusedClassifier
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.gliclass_uni_encoder import GLiClassUniEncoderClassifier
 from gliclass_keras.models.label_embeddings import LabelEmbeddings
 from gliclass_keras.preprocessing.bi_encoder_fused_preprocessor import (
     GLiClassBiEncoderFusedPreprocessor,
@@ -25,7 +26,7 @@ from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncod
 from gliclass_keras.preprocessing.encoder_decoder_preprocessor import (
     GLiClassEncoderDecoderPreprocessor,
 )
-from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
+from gliclass_keras.preprocessing.uni_encoder_preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 from gliclass_keras.training_config import TrainingConfig
 from gliclass_keras.rl import rewards
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GLiClassConfig",
     "GLiClassClassifier",
+    "GLiClassUniEncoderClassifier",
     "GLiClassBiEncoderClassifier",
     "GLiClassBiEncoderPreprocessor",
     "GLiClassBiEncoderFusedClassifier",

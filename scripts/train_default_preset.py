@@ -57,12 +57,17 @@ from gliclass_keras.models.gliclass_bi_encoder import GLiClassBiEncoderClassifie
 from gliclass_keras.presets import DEFAULT_CONFIG
 from gliclass_keras.presets import DEFAULT_HEAD
 from gliclass_keras.presets import DEFAULT_MAX_LENGTH
-from gliclass_keras.presets import build_default
-from gliclass_keras.presets import head_variables
-from gliclass_keras.presets import identity_head
-from gliclass_keras.presets import minilm_path
+from gliclass_keras.models.preset_loading import build_default as _build_default
+from gliclass_keras.models.preset_loading import head_variables
+from gliclass_keras.models.preset_loading import identity_head
+from gliclass_keras.models.preset_loading import minilm_path
 
 TRAINED = ("text_projector", "classes_projector")
+
+
+def build_default(head=DEFAULT_HEAD):
+    """The `default` preset's bi-encoder (`head=None`: the identity head, plain cosine)."""
+    return _build_default(GLiClassBiEncoderClassifier, head=head)
 
 
 class HeadTrainer(keras.Model):

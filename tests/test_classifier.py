@@ -74,7 +74,7 @@ def test_save_and_load_under_another_backend(model, tmp_path):
         )
         assert out.returncode == 0, out.stderr[-3000:]
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        assert result["type"] == "GLiClassClassifier"
+        assert result["type"] == "GLiClassUniEncoderClassifier"
         for a, b in zip(result["scores"], want):
             np.testing.assert_allclose(
                 [a[label] for label in LABELS], [b[label] for label in LABELS], atol=1e-5,
@@ -136,7 +136,7 @@ def test_bad_input_is_rejected_before_any_work(model, kwargs, error, match, monk
         raise AssertionError("tensor work started before validation")
 
     monkeypatch.setattr(model, "predict_on_batch", fail)
-    monkeypatch.setattr(model.preprocessor, "_encode_checked", fail)
+    monkeypatch.setattr(model.preprocessor, "encode_rows", fail)
     call = dict(texts=["one", "two"], labels=LABELS)
     call.update(kwargs)
     with pytest.raises(error, match=match):

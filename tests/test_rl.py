@@ -203,7 +203,7 @@ def test_compile_rejects_inconsistent_rl_arguments():
 def test_rl_fit_raises_the_f1_reward():
     model = _model()
     model.compile(training_config=RLConfig(learning_rate=3e-4, num_rl_iters=2, seed=3))
-    assert isinstance(model._fit_trainer(), RLTrainer)
+    assert isinstance(model._ppo_trainer(), RLTrainer)
     history = model.fit(TOY, batch_size=4, epochs=5, verbose=0, validation_data=TOY).history
     assert set(history) == {"loss", "reward", "reward_f1", "val_loss", "val_reward", "val_reward_f1"}
     reward, greedy = history["reward_f1"], history["val_reward_f1"]
@@ -240,8 +240,8 @@ def test_rl_fit_with_value_and_reference_models_then_reload(tmp_path):
     model.save(path)
     restored = keras.saving.load_model(path)
     np.testing.assert_allclose(restored.predict(TOY, verbose=0), model.predict(TOY, verbose=0), atol=1e-6)
-    assert restored._training_config == model._training_config
-    saved_rewards = restored._rl_settings["reward_components"]
+    assert restored.training_config == model.training_config
+    saved_rewards = restored._training_state.rl_settings["reward_components"]
     assert [name for name, _ in saved_rewards] == ["f1", "brevity"] and saved_rewards[1][1] is brevity_reward
     # the reference model is not saved with the policy: fit() says so
     with pytest.raises(ValueError, match="reference_model"):

@@ -14,7 +14,7 @@ from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
 from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
 from gliclass_keras.convert.checkpoint import read_checkpoint
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
-from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
+from gliclass_keras.preprocessing.uni_encoder_preprocessor import GLiClassPreprocessor
 
 NAME = "uni_deberta_default"
 TEXTS = ["One day I will see the world!", "Our team won the match."]
@@ -31,8 +31,9 @@ def _dense(layer, x):
 
 
 def _squeeze_model():
-    config, tensors, tokenizer = read_checkpoint(REFERENCE_MODELS / NAME)
-    config = dataclasses.replace(config, squeeze_layers=True)
+    checkpoint = read_checkpoint(REFERENCE_MODELS / NAME)
+    config = dataclasses.replace(checkpoint.config, squeeze_layers=True)
+    tensors, tokenizer = checkpoint.tensors, checkpoint.tokenizer
     backbone = backbone_from_hf_config(
         config.encoder_config,
         vocabulary_size=tensors["model.encoder_model.embeddings.word_embeddings.weight"].shape[0],

@@ -103,7 +103,7 @@ def test_save_after_fit_reload_and_resume(tmp_path):
         restored.predict(RECORDS, verbose=0), model.predict(RECORDS, verbose=0), atol=1e-6
     )
     _no_dropout(restored)
-    assert restored._training_config == model._training_config
+    assert restored.training_config == model.training_config
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 3
     # the same second epoch from memory and from the file: same weights
     model.fit(RECORDS, batch_size=4, epochs=1, verbose=0)

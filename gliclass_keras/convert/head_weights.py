@@ -107,13 +107,17 @@ def _load_weighted_dot(layer, read):
     _load_dense(layer.out_mlp_3, read, "out_mlp.3")
 
 
+def _load_score_mlp(layer, read):
+    """The `mlp.{0,2,4}` stack the MLP and Hopfield scorers end in."""
+    for index in (0, 2, 4):
+        _load_dense(getattr(layer, f"mlp_{index}"), read, f"mlp.{index}")
+
+
 def _load_mlp_scorer(layer, read):
     if not layer.built:
         dim = _in_dim(read, "mlp.0") // 2
         layer.build((None, dim), (None, None, _in_dim(read, "mlp.0") - dim))
-    _load_dense(layer.mlp_0, read, "mlp.0")
-    _load_dense(layer.mlp_2, read, "mlp.2")
-    _load_dense(layer.mlp_4, read, "mlp.4")
+    _load_score_mlp(layer, read)
 
 
 def _load_hopfield(layer, read):
@@ -122,9 +126,7 @@ def _load_hopfield(layer, read):
         layer.build((None, dim), (None, None, dim))
     for name in ("q_proj", "k_proj", "v_proj"):
         _load_dense(getattr(layer, name), read, name, use_bias=False)
-    _load_dense(layer.mlp_0, read, "mlp.0")
-    _load_dense(layer.mlp_2, read, "mlp.2")
-    _load_dense(layer.mlp_4, read, "mlp.4")
+    _load_score_mlp(layer, read)
 
 
 def _load_cross_attention(layer, read):
@@ -248,33 +250,3 @@ def load_reference_layer_weights(layer, tensors, prefix):
         f"{type(layer).__name__}. Supported: "
         f"{[cls.__name__ for cls, _ in _LOADERS]}."
     )
-
-
-def _public(loader, cls):
-    def load(layer, tensors, prefix):
-        if not isinstance(layer, cls):
-            raise ValueError(
-                f"Expected a {cls.__name__}, received {type(layer).__name__}."
-            )
-        read = _Reader(tensors, prefix, layer)
-        loader(layer, read)
-        return read.used
-
-    load.__name__ = loader.__name__.replace("_load_", "load_") + "_weights"
-    load.__doc__ = (
-        f"Load a `{cls.__name__}` from `tensors` below `prefix`; returns the "
-        "consumed keys (see `load_reference_layer_weights`)."
-    )
-    return load
-
-
-load_features_projector_weights = _public(_load_projector, FeaturesProjector)
-load_bi_encoder_projector_weights = _public(_load_projector, BiEncoderProjector)
-load_weighted_dot_scorer_weights = _public(_load_weighted_dot, WeightedDotScorer)
-load_mlp_scorer_weights = _public(_load_mlp_scorer, MLPScorer)
-load_hopfield_scorer_weights = _public(_load_hopfield, HopfieldScorer)
-load_cross_attention_scorer_weights = _public(_load_cross_attention, CrossAttentionScorer)
-load_text_lstm_weights = _public(_load_lstm, TextLSTM)
-load_segment_embedding_weights = _public(_load_segment_embedding, SegmentEmbedding)
-load_layerwise_attention_weights = _public(_load_layerwise_attention, LayerwiseAttention)
-load_logit_scale_weights = _public(_load_logit_scale, LogitScale)

@@ -8,23 +8,9 @@ import numpy as np
 from gliclass_keras.data import records as records_lib
 from gliclass_keras.metrics import MAX_LABEL_IDS
 
+from gliclass_keras.utils import shapes
+
 IGNORE_INDEX = -100
-
-# Shapes compiled backends see: sequence lengths are padded up to one of
-# these, label slots to a multiple of LABEL_MULTIPLE.
-LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
-LABEL_MULTIPLE = 8
-
-
-def bucket_length(length):
-    for bucket in LENGTH_BUCKETS:
-        if length <= bucket:
-            return bucket
-    return -(-length // 256) * 256
-
-
-def bucket_labels(num_labels):
-    return -(-num_labels // LABEL_MULTIPLE) * LABEL_MULTIPLE
 
 
 class GLiClassDataset(keras.utils.PyDataset):
@@ -122,7 +108,7 @@ class GLiClassDataset(keras.utils.PyDataset):
         self.shuffle_labels = bool(shuffle_labels)
         self.seed = int(seed)
         if static_shapes is None:
-            static_shapes = keras.backend.backend() != "torch"
+            static_shapes = shapes.uses_static_shapes()
         self.static_shapes = bool(static_shapes)
         self.label_vocabulary = {}
         self.stats = {"truncated_texts": 0, "chunked_records": 0}
@@ -220,7 +206,7 @@ class GLiClassDataset(keras.utils.PyDataset):
                     examples = [examples[int(i)] for i in picks]
             labels = [labels[i] for i in order]
             values = [values[i] for i in order]
-            encoded = self.preprocessor._encode_checked([text], [labels], [prompt], [examples], warn=False)
+            encoded = self.preprocessor.encode_rows([text], [labels], [prompt], [examples], warn=False)
             if len(encoded) > 1:
                 chunked += 1
             if any(row.truncated_characters for row in encoded):
@@ -255,28 +241,16 @@ class GLiClassDataset(keras.utils.PyDataset):
             )
 
     def collate(self, rows, targets, label_ids):
-        """Pad encoded rows and their targets into one `(x, y)` batch."""
-        length = max(len(row.token_ids) for row in rows)
-        num_labels = max(len(row.label_indices) for row in rows)
+        """Pad encoded rows and their targets into one `(x, y)` batch.
+
+        Shapes follow the dataset's `static_shapes` policy (bucketed lengths
+        and label slots, full batches; see `gliclass_keras.utils.shapes`).
+        """
+        num_labels = self.preprocessor.label_slots(rows, static_shapes=self.static_shapes)
+        x = self.preprocessor.collate(rows, num_labels=num_labels, static_shapes=self.static_shapes)
         batch_rows = len(rows)
         if self.static_shapes:
-            length = bucket_length(length)
-            num_labels = bucket_labels(num_labels)
             batch_rows = -(-batch_rows // self.batch_size) * self.batch_size
-        label_kwargs = {}
-        if self.static_shapes and hasattr(rows[0], "label_token_ids"):
-            # Bi-encoder rows: bucket the label length too.
-            label_kwargs["label_length"] = bucket_length(
-                max([len(ids) for row in rows for ids in row.label_token_ids] or [1])
-            )
-        if self.static_shapes and hasattr(rows[0], "class_token_ids"):
-            # Encoder-decoder rows: bucket the class prompt's length too.
-            label_kwargs["class_length"] = bucket_length(
-                max(len(row.class_token_ids) for row in rows)
-            )
-        x = self.preprocessor.collate(
-            rows, sequence_length=length, num_labels=num_labels, **label_kwargs
-        )
         y_targets = np.full((batch_rows, num_labels), IGNORE_INDEX, dtype="float32")
         y_ids = np.full((batch_rows, num_labels), -1, dtype="int32")
         for r, (row_targets, row_ids) in enumerate(zip(targets, label_ids)):
@@ -326,11 +300,7 @@ class GLiClassDataset(keras.utils.PyDataset):
                 self.pending_error = error
                 raise
 
-        ranks = getattr(
-            self.preprocessor,
-            "input_ranks",
-            {"token_ids": 2, "padding_mask": 2, "label_mask": 2},
-        )
+        ranks = self.preprocessor.input_ranks
         signature = (
             {key: tf.TensorSpec((None,) * rank, tf.int32) for key, rank in ranks.items()},
             {

@@ -1,11 +1,11 @@
 """The plain-encoder baseline: cosine similarity of mean-pooled embeddings."""
 
 import numpy as np
+import tokenizers
 from keras import ops
 
 from gliclass_keras.backbones.encoder import BackboneEncoder
-from gliclass_keras.convert.encoder import _backbone
-from gliclass_keras.convert.encoder import _read_encoder
+from gliclass_keras.convert.hf_encoder import read_encoder
 
 
 class CosineBaseline:
@@ -31,10 +31,11 @@ class CosineBaseline:
     """
 
     def __init__(self, path, max_length=256):
-        encoder_config, tensors, prefix, tokenizer, _ = _read_encoder(path, add_gliclass_tokens=False)
-        self.encoder = BackboneEncoder(_backbone(encoder_config, tensors, prefix))
+        encoder = read_encoder(path, add_gliclass_tokens=False)
+        self.encoder = BackboneEncoder(encoder.backbone())
+        tokenizer = tokenizers.Tokenizer.from_str(encoder.tokenizer.tokenizer_json)
         tokenizer.enable_truncation(max_length)
-        pad_id = encoder_config.get("pad_token_id") or 0
+        pad_id = encoder.config.get("pad_token_id") or 0
         tokenizer.enable_padding(pad_id=pad_id)
         self.tokenizer = tokenizer
 

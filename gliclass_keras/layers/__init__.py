@@ -8,6 +8,7 @@ from gliclass_keras.layers.dot_scorer import DotScorer
 from gliclass_keras.layers.features_projector import FeaturesProjector
 from gliclass_keras.layers.features_projector import get_hf_activation
 from gliclass_keras.layers.hopfield_scorer import HopfieldScorer
+from gliclass_keras.layers.label_set_encoder import LabelSetEncoder
 from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
 from gliclass_keras.layers.logit_scale import LogitScale
 from gliclass_keras.layers.logit_scale import l2_normalize
@@ -28,6 +29,7 @@ __all__ = [
     "DotScorer",
     "FeaturesProjector",
     "HopfieldScorer",
+    "LabelSetEncoder",
     "LayerwiseAttention",
     "LogitScale",
     "MLPScorer",

@@ -1,87 +1,123 @@
-"""Plumbing shared by the two-backbone GLiClass models (bi-encoder and bi-encoder-fused)."""
+"""`GLiClassBiEncoderBase`: what the two label-encoder architectures share.
+
+The bi-encoder and the bi-encoder-fused model both encode every label on its
+own with a second ("label") backbone, map it to the text width with a
+`BiEncoderProjector` and the classes projector, and read the same reference
+checkpoint layout. This abstract class holds those parts; it serves no
+architecture itself.
+"""
 
 import keras
-from keras import ops
 
-from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
-
-# Name scope of the label backbone's variables, so their paths differ from
-# the text backbone's (build it under `keras.name_scope(LABEL_BACKBONE_SCOPE)`).
-LABEL_BACKBONE_SCOPE = "label_backbone"
-# Logit given to label slots that hold no label (padding of ragged label lists).
-MASKED_LOGIT = -1000.0
-
-
-def bi_encoder_inputs():
-    """The five symbolic inputs of a two-backbone GLiClass model."""
-    return {
-        "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
-        "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
-        "label_token_ids": keras.Input(shape=(None, None), dtype="int32", name="label_token_ids"),
-        "label_padding_mask": keras.Input(
-            shape=(None, None), dtype="int32", name="label_padding_mask"
-        ),
-        "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
-    }
+from gliclass_keras.convert import checkpoint as checkpoint_lib
+from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
+from gliclass_keras.layers.label_set_encoder import LabelSetEncoder
+from gliclass_keras.layers.logit_scale import l2_normalize
+from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
+from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.heads import build_head
 
 
-class BiEncoderModelMixin:
-    """Variables, batching and serialization of a model with a text and a label backbone.
+class GLiClassBiEncoderBase(GLiClassClassifier):
+    """Base of `GLiClassBiEncoderClassifier` and `GLiClassBiEncoderFusedClassifier`.
 
-    The model stores `backbone`, `label_backbone`, `config` and
-    `preprocessor` (a `GLiClassBiEncoderPreprocessor` or subclass), and takes
-    the five bi-encoder inputs (`token_ids`, `padding_mask`,
-    `label_token_ids`, `label_padding_mask`, `label_mask`). Goes before
-    `TrainingMixin` and `ZeroShotInferenceMixin` in the bases.
+    Subclasses call `_build_encoders_and_head(config, backbone,
+    label_backbone, preprocessor)` in their `__init__` and encode labels with `_label_vectors(inputs)`; inputs are
+    the five arrays of `bi_encoder_inputs()`.
     """
 
-    def _score(self, text, classes, label_mask):
-        """Logits of text vectors `(B, D)` against class vectors `(B, C, D)`:
-        scorer, logit scale (always applied by bi-encoders), empty slots masked."""
-        logits = self.scorer(text, classes, class_mask=label_mask)
-        logits = self.logit_scale(logits)
-        return ops.where(
-            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
-        )
-
-    def backbone_variables(self):
-        """Both encoders' weights (the "encoder" parameter groups of training)."""
-        return list(self.backbone.trainable_variables) + list(
-            self.label_backbone.trainable_variables
-        )
-
-    def _collate_rows(self, rows, length, num_labels, static_shapes):
-        label_length = None
-        if static_shapes:
-            label_length = _bucket_length(
-                max([len(ids) for row in rows for ids in row.label_token_ids] or [1])
-            )
-        return self.preprocessor.collate(
-            rows, sequence_length=length, num_labels=num_labels, label_length=label_length
-        )
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "label_backbone": keras.saving.serialize_keras_object(self.label_backbone),
-            "config": self.config.to_dict(),
-            "preprocessor": (
-                keras.saving.serialize_keras_object(self.preprocessor)
-                if self.preprocessor is not None
-                else None
-            ),
-        }
+    backbone_args = ("backbone", "label_backbone")
+    checkpoint_layout = checkpoint_lib.CheckpointLayout(
+        backbones={"backbone": "model.encoder_model.", "label_backbone": "model.label_encoder."},
+        head=(
+            ("text_projector", "model.text_projector."),
+            ("classes_projector", "model.classes_projector."),
+            ("biencoder_projector", "model.biencoder_projector."),
+            ("scorer", "model.scorer."),
+            ("logit_scale", "model."),
+        ),
+    )
 
     @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        with keras.name_scope(LABEL_BACKBONE_SCOPE):
-            config["label_backbone"] = keras.saving.deserialize_keras_object(
-                config["label_backbone"]
+    def _check_config(cls, config):
+        # Both need a pooled text vector.
+        if config.pooling_strategy == "pass" or config.scorer_type in ("cross-attn", "decoder-kv"):
+            raise NotImplementedError(
+                f"The {config.architecture_type} architecture needs a pooled text vector: "
+                "pooling_strategy='pass' and the cross-attn/decoder-kv scorers are not "
+                "supported (the reference fails too)."
             )
-        if config.get("preprocessor") is not None:
-            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
+
+    @staticmethod
+    def bi_encoder_inputs():
+        """The five symbolic inputs of a two-backbone GLiClass model."""
+        return {
+            "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
+            "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
+            "label_token_ids": keras.Input(
+                shape=(None, None), dtype="int32", name="label_token_ids"
+            ),
+            "label_padding_mask": keras.Input(
+                shape=(None, None), dtype="int32", name="label_padding_mask"
+            ),
+            "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
+        }
+
+    def _build_encoders_and_head(self, config, backbone, label_backbone, preprocessor):
+        """Both backbones, the label encoder, the preprocessor and the whole head.
+
+        (Bi-encoders always scale their logits.)
+        """
+        self.backbone = backbone
+        self.label_backbone = label_backbone
+        self.preprocessor = preprocessor
+        self.label_encoder = LabelSetEncoder(
+            label_backbone, config.pooling_strategy, name="label_encoder"
+        )
+        build_head(self, config, backbone, label_projector=True, always_scale=True)
+
+    def _label_vectors(self, inputs, config):
+        """Class vectors `(batch, num_labels, hidden)` of the label inputs."""
+        labels = self.label_encoder(
+            inputs["label_token_ids"], inputs["label_padding_mask"], inputs["label_mask"]
+        )
+        classes = self.classes_projector(self.biencoder_projector(labels))
+        if config.normalize_features:
+            classes = l2_normalize(classes, eps=1e-8, mode=self.normalize_mode)
+        return classes
+
+    @classmethod
+    def _checkpoint_backbones(cls, checkpoint):
+        config = checkpoint.config
+        if not config.label_model_config:
+            raise ValueError(
+                f"The {config.architecture_type} checkpoint {checkpoint.path!r} has no "
+                "label_model_config."
+            )
+        prefixes = cls.checkpoint_layout.backbones
+        backbone = backbone_from_hf_config(
+            config.encoder_config,
+            vocabulary_size=checkpoint.vocabulary_size(prefixes["backbone"]),
+        )
+        with keras.name_scope(LABEL_BACKBONE_SCOPE):
+            label_backbone = backbone_from_hf_config(
+                config.label_model_config,
+                vocabulary_size=checkpoint.vocabulary_size(prefixes["label_backbone"]),
+            )
+        return {"backbone": backbone, "label_backbone": label_backbone}
+
+    @classmethod
+    def _checkpoint_preprocessor(cls, checkpoint, label_tokenizer=None, **kwargs):
+        config = checkpoint.config
+        label_tokenizer = checkpoint_lib.resolve_label_tokenizer(
+            checkpoint.path, config, label_tokenizer
+        )
+        return cls.preprocessor_cls(
+            checkpoint.tokenizer,
+            label_tokenizer,
+            pad_token_id=checkpoint.pad_token_id(config.encoder_config),
+            label_pad_token_id=checkpoint_lib.pad_token_id(
+                config.label_model_config, label_tokenizer
+            ),
+            **kwargs,
+        )

@@ -2,36 +2,28 @@
 
 import keras
 import numpy as np
-from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
-from gliclass_keras.data.gliclass_dataset import bucket_labels as _bucket_labels
-from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
-from gliclass_keras.layers.bi_encoder_projector import BiEncoderProjector
-from gliclass_keras.layers.features_projector import FeaturesProjector
-from gliclass_keras.layers.logit_scale import LogitScale
+from gliclass_keras.convert import hf_encoder
 from gliclass_keras.layers.logit_scale import l2_normalize
-from gliclass_keras.layers.scorers import get_scorer
-from gliclass_keras.layers.token_pooler import TokenPooler
-from gliclass_keras.models.bi_encoder_base import LABEL_BACKBONE_SCOPE  # noqa: F401 (re-export)
-from gliclass_keras.models.bi_encoder_base import MASKED_LOGIT  # noqa: F401 (re-export)
-from gliclass_keras.models.bi_encoder_base import BiEncoderModelMixin
-from gliclass_keras.models.bi_encoder_base import bi_encoder_inputs
-from gliclass_keras.models.inference import ZeroShotInferenceMixin
+from gliclass_keras.models import zero_shot
+from gliclass_keras.models.bi_encoder_base import GLiClassBiEncoderBase
+from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
 from gliclass_keras.models.label_embeddings import LabelEmbeddings
-from gliclass_keras.models.training import TrainingMixin
 from gliclass_keras.preprocessing import inputs as inputs_lib
+from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
+from gliclass_keras.utils import shapes
 
 # Cached label vectors scored per forward pass (`encode_labels`).
 LABEL_CHUNK = 512
+# Config fields `from_encoders` fills in from the encoders themselves.
+_FROM_ENCODERS_FIELDS = ("encoder_config", "label_model_config", "label_model_name")
 
 
 @register
-class GLiClassBiEncoderClassifier(
-    BiEncoderModelMixin, TrainingMixin, ZeroShotInferenceMixin, keras.Model
-):
+class GLiClassBiEncoderClassifier(GLiClassBiEncoderBase):
     """GLiClass zero-shot text classifier, bi-encoder architecture.
 
     The reference `GLiClassBiEncoder`: texts and labels are encoded by two
@@ -69,115 +61,36 @@ class GLiClassBiEncoderClassifier(
     ```
     """
 
+    architecture_types = ("bi-encoder",)
+    preprocessor_cls = GLiClassBiEncoderPreprocessor
+
     def __init__(self, backbone, label_backbone, config, preprocessor=None, **kwargs):
-        if isinstance(config, dict):
-            config = GLiClassConfig.from_dict(config)
-        if not isinstance(config, GLiClassConfig):
-            raise TypeError(
-                f"`config` must be a GLiClassConfig or a dict. Received: {type(config).__name__}"
-            )
-        if config.architecture_type != "bi-encoder":
-            raise ValueError(
-                "GLiClassBiEncoderClassifier needs architecture_type='bi-encoder'. "
-                f"Received: {config.architecture_type!r}"
-            )
-        if config.pooling_strategy == "pass" or config.scorer_type in ("cross-attn", "decoder-kv"):
-            raise NotImplementedError(
-                "Bi-encoders need a pooled text vector: pooling_strategy='pass' and the "
-                f"{config.scorer_type!r} scorer are not supported (the reference fails too)."
-            )
-        for field in ("use_calibrator", "multimodal"):
-            if getattr(config, field):
-                raise NotImplementedError(f"`{field}=True` is not supported by gliclass-keras yet.")
-        hidden = int(backbone.hidden_dim)
-        head_hidden = int(config.hidden_size or hidden)
+        config = self._checked_config(config)
 
         # === Layers ===
-        self.backbone = backbone
-        self.label_backbone = label_backbone
-        self.preprocessor = preprocessor
+        self._build_encoders_and_head(config, backbone, label_backbone, preprocessor)
         self.encoder = BackboneEncoder(backbone, name="encoder")
-        self.pooler = TokenPooler(config.pooling_strategy, name="pooler")
-        self.label_encoder = LabelSetEncoder(
-            label_backbone, config.pooling_strategy, name="label_encoder"
-        )
-        self.text_projector = FeaturesProjector(
-            head_hidden,
-            hidden,
-            activation=config.projector_hidden_act,
-            dropout=config.dropout,
-            name="text_projector",
-        )
-        self.text_dropout = keras.layers.Dropout(config.dropout, name="text_dropout")
-        self.biencoder_projector = BiEncoderProjector(
-            head_hidden, hidden, activation=config.projector_hidden_act, name="biencoder_projector"
-        )
-        self.classes_projector = FeaturesProjector(
-            head_hidden,
-            hidden,
-            activation=config.projector_hidden_act,
-            dropout=config.dropout,
-            name="classes_projector",
-        )
-        self.scorer = get_scorer(
-            config.scorer_type,
-            head_hidden,
-            num_heads=config.scorer_num_heads,
-            mlp_hidden_dim=config.scorer_mlp_hidden_size,
-            attn_dropout=config.scorer_attn_dropout,
-            name="scorer",
-        )
-        self.logit_scale = LogitScale(config.logit_scale_init_value, name="logit_scale")
 
         # === Functional Model ===
-        inputs = bi_encoder_inputs()
+        inputs = self.bi_encoder_inputs()
         padding_mask = inputs["padding_mask"]
-        label_mask = inputs["label_mask"]
-
-        # Texts.
         text_states = self.encoder(inputs["token_ids"], padding_mask)[-1]
-        text = self.pooler(text_states, mask=padding_mask)
-        text = self.text_dropout(self.text_projector(text))
-
-        labels = self.label_encoder(
-            inputs["label_token_ids"], inputs["label_padding_mask"], label_mask
-        )
-        classes = self.classes_projector(self.biencoder_projector(labels))
-
+        text = self._project_text(self.pooler(text_states, mask=padding_mask))
         if config.normalize_features:
-            text = l2_normalize(text, eps=1e-8, mode="max")
-            classes = l2_normalize(classes, eps=1e-8, mode="max")
-        logits = self._score(text, classes, label_mask)
+            text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
+        classes = self._label_vectors(inputs, config)
+        logits = self._score(text, classes, inputs["label_mask"])
         # The graph's text and class vectors, for the label-embedding cache
         # (`encode_labels`); a plain dict so Keras tracks nothing in it.
-        object.__setattr__(self, "_vector_tensors", {"inputs": inputs, "text": text, "classes": classes})
+        object.__setattr__(
+            self, "_vector_tensors", {"inputs": inputs, "text": text, "classes": classes}
+        )
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
-        self._finish_functional_init(config)
+        self._finish_init(config)
 
     # ------------------------------------------------------------- creation
-    @classmethod
-    def from_pretrained(cls, path, config_overrides=None, label_tokenizer=None, **kwargs):
-        """Load a reference bi-encoder checkpoint directory.
-
-        See `GLiClassClassifier.from_pretrained`, which dispatches here for
-        `architecture_type="bi-encoder"` checkpoints. The label tokenizer is
-        `label_tokenizer` (a `GLiClassTokenizer`, or a directory or
-        `tokenizer.json` path) when given, otherwise the config's
-        `label_model_name` read as a local path (as given, or relative to
-        the checkpoint directory). Nothing is downloaded.
-        """
-        from gliclass_keras.convert.checkpoint import load_reference_checkpoint
-
-        return load_reference_checkpoint(
-            path,
-            cls=cls,
-            config_overrides=config_overrides,
-            label_tokenizer=label_tokenizer,
-            **kwargs,
-        )
-
     @classmethod
     def from_encoders(cls, path, label_path=None, config=None, **kwargs):
         """A new, untrained bi-encoder on Hugging Face encoders, to fine-tune.
@@ -203,9 +116,39 @@ class GLiClassBiEncoderClassifier(
         cache = model.encode_labels(["sport", "travel", "science"])
         ```
         """
-        from gliclass_keras.convert.encoder import load_bi_encoder
-
-        return load_bi_encoder(path, label_path, cls=cls, config_fields=config, **kwargs)
+        fields = dict(config or {})
+        for name in _FROM_ENCODERS_FIELDS:
+            if name in fields:
+                raise ValueError(f"`{name}` is set from the encoder; do not pass it.")
+        fields.setdefault("architecture_type", "bi-encoder")
+        if fields["architecture_type"] != "bi-encoder":
+            raise ValueError(
+                "`config['architecture_type']` must be 'bi-encoder' for this model. "
+                f"Received: {fields['architecture_type']!r}"
+            )
+        label_path = path if label_path is None else label_path
+        text_encoder = hf_encoder.read_encoder(path, add_gliclass_tokens=False)
+        label_encoder = hf_encoder.read_encoder(label_path, add_gliclass_tokens=False)
+        config = GLiClassConfig(
+            encoder_config=text_encoder.config,
+            encoder_model=text_encoder.name,
+            label_model_config=label_encoder.config,
+            label_model_name=str(label_encoder.path),
+            vocab_size=text_encoder.vocabulary_size,
+            **fields,
+        )
+        backbone = text_encoder.backbone()
+        with keras.name_scope(LABEL_BACKBONE_SCOPE):
+            label_backbone = label_encoder.backbone()
+        kwargs.setdefault("max_length", text_encoder.max_length())
+        preprocessor = cls.preprocessor_cls(
+            text_encoder.tokenizer,
+            label_encoder.tokenizer,
+            pad_token_id=text_encoder.pad_token_id(),
+            label_pad_token_id=label_encoder.pad_token_id(),
+            **kwargs,
+        )
+        return cls(backbone, label_backbone, config, preprocessor=preprocessor)
 
     # -------------------------------------------------- label-embedding cache
     def encode_labels(self, labels, batch_size=64):
@@ -240,23 +183,17 @@ class GLiClassBiEncoderClassifier(
         batch_size = inputs_lib.check_batch_size(batch_size)
         backend = self.preprocessor._truncating_backend("label")
         encoded = [list(e.ids) for e in backend.encode_batch(labels)]
-        pad_id = self.preprocessor.label_pad_token_id
-        static_shapes = keras.backend.backend() != "torch"
+        static_shapes = shapes.uses_static_shapes()
         label_model = self._vector_models()["label"]
         vectors = []
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start : start + batch_size]
             count = batch_size if static_shapes else len(chunk)
-            length = max(len(ids) for ids in chunk)
-            if static_shapes:
-                length = _bucket_length(length)
-            token_ids = np.full((1, count, length), pad_id, dtype="int32")
-            padding_mask = np.zeros((1, count, length), dtype="int32")
+            token_ids, padding_mask = self.preprocessor.collate_labels(
+                [chunk], count, static_shapes=static_shapes
+            )
             label_mask = np.zeros((1, count), dtype="int32")
-            for k, ids in enumerate(chunk):
-                token_ids[0, k, : len(ids)] = ids
-                padding_mask[0, k, : len(ids)] = 1
-                label_mask[0, k] = 1
+            label_mask[0, : len(chunk)] = 1
             out = label_model.predict_on_batch(
                 {
                     "label_token_ids": token_ids,
@@ -307,7 +244,7 @@ class GLiClassBiEncoderClassifier(
             ),
             "score": keras.Model(score_inputs, score),
         }
-        if keras.backend.backend() == "tensorflow":
+        if shapes.inference_jit_compile():
             for model in models.values():
                 model.jit_compile = True
         object.__setattr__(self, "_vector_models_cache", models)
@@ -338,23 +275,19 @@ class GLiClassBiEncoderClassifier(
 
     def _text_vectors(self, texts, prompts, per_text_examples, batch_size):
         models = self._vector_models()
-        rows = self.preprocessor._encode_checked(
-            texts, [[] for _ in texts], prompts, per_text_examples
-        )
-        pad_id = self.preprocessor.pad_token_id
+        rows = self.preprocessor.encode_rows(texts, [[] for _ in texts], prompts, per_text_examples)
 
-        def run(batch, length, static_shapes):
-            token_ids = np.full((len(batch), length), pad_id, dtype="int32")
-            padding_mask = np.zeros((len(batch), length), dtype="int32")
-            for r, row in enumerate(batch):
-                token_ids[r, : len(row.token_ids)] = row.token_ids
-                padding_mask[r, : len(row.token_ids)] = 1
+        def run(batch, static_shapes):
+            token_ids, padding_mask = self.preprocessor.pad_rows(
+                [row.token_ids for row in batch], self.preprocessor.pad_token_id,
+                static_shapes=static_shapes,
+            )
             out = models["text"].predict_on_batch(
                 {"token_ids": token_ids, "padding_mask": padding_mask}
             )
             return list(np.asarray(out))
 
-        return np.stack(self._run_by_length(rows, batch_size, run)).astype("float32")
+        return np.stack(zero_shot.run_by_length(rows, batch_size, run)).astype("float32")
 
     def _cached_logits(self, texts, prompts, per_text_examples, batch_size, label_embeddings):
         """Logits of every text against precomputed `LabelEmbeddings`."""
@@ -362,10 +295,8 @@ class GLiClassBiEncoderClassifier(
         text_vectors = self._text_vectors(texts, prompts, per_text_examples, batch_size)
         vectors = label_embeddings.vectors
         num_labels = len(vectors)
-        static_shapes = keras.backend.backend() != "torch"
-        chunk = min(LABEL_CHUNK, num_labels)
-        if static_shapes:
-            chunk = _bucket_labels(chunk)
+        static_shapes = shapes.uses_static_shapes()
+        chunk = shapes.padded_labels(min(LABEL_CHUNK, num_labels), static_shapes)
         logits = np.zeros((len(texts), num_labels), dtype="float32")
         for start in range(0, len(texts), batch_size):
             text_batch = text_vectors[start : start + batch_size]
@@ -388,43 +319,3 @@ class GLiClassBiEncoderClassifier(
                     :real, :count
                 ]
         return list(logits)
-
-
-class LabelSetEncoder(keras.layers.Layer):
-    """Encodes and pools every label of every text with the label backbone.
-
-    Call arguments: `label_token_ids`, `label_padding_mask`
-    `(batch, num_labels, label_length)` and `label_mask`
-    `(batch, num_labels)`; returns `(batch, num_labels, label_hidden_dim)`.
-    Each (text, label) slot is one sequence for the backbone (the
-    reference's `encode_classes`). Empty slots get one attended token, so no
-    attention row is fully masked, and their vectors are zeroed, as the
-    reference's scatter into zeros leaves them.
-    """
-
-    def __init__(self, backbone, pooling_strategy="first", **kwargs):
-        kwargs.setdefault("dtype", backbone.dtype_policy)
-        super().__init__(**kwargs)
-        self.backbone = backbone
-        self.pooling_strategy = pooling_strategy
-        self.encoder = BackboneEncoder(backbone, name="encoder")
-        self.pooler = TokenPooler(pooling_strategy, name="pooler")
-
-    def build(self, label_token_ids_shape, label_padding_mask_shape=None, label_mask_shape=None):
-        self.built = True
-
-    def call(self, label_token_ids, label_padding_mask, label_mask, training=None):
-        shape = ops.shape(label_token_ids)
-        flat_ids = ops.reshape(label_token_ids, (-1, shape[2]))
-        flat_mask = ops.cast(ops.reshape(label_padding_mask, (-1, shape[2])), "int32")
-        empty = ops.cast(ops.equal(ops.sum(flat_mask, axis=1, keepdims=True), 0), "int32")
-        first = ops.cast(ops.equal(ops.arange(shape[2])[None, :], 0), "int32")
-        flat_mask = ops.maximum(flat_mask, empty * first)
-        states = self.encoder(flat_ids, flat_mask, training=training)[-1]
-        pooled = self.pooler(states, mask=flat_mask)
-        pooled = ops.reshape(pooled, (shape[0], shape[1], ops.shape(pooled)[-1]))
-        return pooled * ops.cast(ops.expand_dims(label_mask, -1), pooled.dtype)
-
-    def compute_output_spec(self, label_token_ids, label_padding_mask, label_mask, training=None):
-        shape = tuple(label_token_ids.shape[:2]) + (self.backbone.hidden_dim,)
-        return keras.KerasTensor(shape, dtype=self.backbone.compute_dtype)

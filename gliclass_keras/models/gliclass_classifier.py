@@ -1,181 +1,246 @@
-"""`GLiClassClassifier`: the GLiClass zero-shot classifier as a Keras model."""
+"""`GLiClassClassifier`: the base class of every GLiClass model.
+
+One class a reader can follow from top to bottom:
+
+* **Architectures.** Each concrete model class declares the
+  `architecture_types` it serves, its `preprocessor_cls`, its
+  `backbone_args` and its `checkpoint_layout`, and builds itself from a read
+  checkpoint (`_from_checkpoint`). `from_pretrained`, `from_preset`,
+  `from_config` and the constructor itself find the class among the
+  subclasses (`class_for_architecture`), as keras-hub's `Task.from_preset`
+  finds its subclass; nothing here imports a subclass.
+* **Functional plumbing and serialization** shared by every architecture.
+* **Zero-shot inference**: `classify`, `predict_scores`, `predict_logits`.
+* **Training**: `compile` with config-driven defaults, `fit` / `evaluate` /
+  `predict` that also take training records, and PPO under an `RLConfig`.
+"""
 
 import keras
+import numpy as np
+from keras import ops
 
 from gliclass_keras import presets as presets_lib
 from gliclass_keras.api_export import register
-from gliclass_keras.backbones.encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
-from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
-from gliclass_keras.layers.features_projector import FeaturesProjector
-from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
-from gliclass_keras.layers.logit_scale import LogitScale
+from gliclass_keras.convert import checkpoint as checkpoint_lib
+from gliclass_keras.data import records as records_lib
+from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.layers.logit_scale import l2_normalize
-from gliclass_keras.layers.scorers import get_scorer
-from gliclass_keras.layers.segment_embedding import SegmentEmbedding
-from gliclass_keras.layers.text_lstm import TextLSTM
-from gliclass_keras.layers.token_pooler import TokenPooler
-from gliclass_keras.losses import ContrastiveLabelLoss
-from gliclass_keras.models.inference import ZeroShotInferenceMixin
-from gliclass_keras.models.training import TrainingMixin
+from gliclass_keras.models import preset_loading
+from gliclass_keras.models import training as training_lib
+from gliclass_keras.models import zero_shot
+from gliclass_keras.models.label_embeddings import LabelEmbeddings
+from gliclass_keras.preprocessing import inputs as inputs_lib
+from gliclass_keras.rl.rewards import standardize_reward_components
+from gliclass_keras.rl.rl_config import RLConfig
+from gliclass_keras.rl.rl_trainer import RLTrainer
+from gliclass_keras.training_config import TrainingConfig
+from gliclass_keras.utils import shapes
 
 # Logit given to label slots that hold no label (padding of ragged label lists).
 MASKED_LOGIT = -1000.0
+# Name scope of a second (label) backbone's variables, so their paths differ
+# from the text backbone's (the optimizer's parameter groups are keyed by path).
+LABEL_BACKBONE_SCOPE = "label_backbone"
+
+
+def _architecture_of(config):
+    if isinstance(config, GLiClassConfig):
+        return config.architecture_type
+    if isinstance(config, dict):
+        return config.get("architecture_type", "uni-encoder")
+    raise TypeError(f"`config` must be a GLiClassConfig or a dict. Received: {type(config).__name__}")
+
+
+class _TrainingState:
+    """What `compile` decided, kept off Keras' attribute tracking."""
+
+    def __init__(self):
+        self.training_config = None
+        self.label_metrics = ()
+        self.rl_settings = None
+        self.rl_trainer = None
+        self.xla_training = True
+        self.restoring_compile = False
+
 
 @register
-class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
-    """GLiClass zero-shot text classifier (uni-encoder architecture).
+class GLiClassClassifier(keras.Model):
+    """A GLiClass zero-shot text classifier (base of every architecture).
 
-    Texts and candidate labels are encoded together: the labels, each behind a
-    `<<LABEL>>` token, and the text form one sequence for a keras-hub
-    backbone. The text is pooled into one vector, each `<<LABEL>>` state
-    becomes a label vector, both go through a projector, and a scorer turns
-    every (text, label) pair into a logit.
+    GLiClass scores a text against any candidate labels in one forward pass:
+    a transformer reads the text (and, depending on the architecture, the
+    labels), a head turns the text and every label into vectors, and a scorer
+    gives one logit per (text, label). The architectures differ in how text
+    and labels meet:
 
-    The model's inputs are a dict of `token_ids` and `padding_mask`
-    (`(batch, length)`) and `label_mask` (`(batch, num_labels)`, 1 for a real
-    label), as produced by `GLiClassPreprocessor`; its output is the logits,
-    `(batch, num_labels)`, with `-1000` in empty label slots. Pooling honours
-    the padding mask, so a text's scores never depend on the other texts of
-    its batch.
+    | `architecture_type` | class |
+    |---|---|
+    | `"uni-encoder"` | `GLiClassUniEncoderClassifier` |
+    | `"bi-encoder"` | `GLiClassBiEncoderClassifier` |
+    | `"bi-encoder-fused"` | `GLiClassBiEncoderFusedClassifier` |
+    | `"encoder-decoder"`, `"encoder-decoder-cls"` | `GLiClassEncoderDecoderClassifier` |
 
-    Args:
-        backbone: an encoder backbone supported by `BackboneEncoder`
-            (keras-hub `DebertaV3Backbone`, a BERT backbone,
-            `ModernBertBackbone`, `T5EncoderBackbone`) whose vocabulary
-            includes the `<<LABEL>>`, `<<SEP>>` and `<<EXAMPLE>>` tokens.
-        config: `GLiClassConfig` (or its dict) describing the head.
-        preprocessor: optional `GLiClassPreprocessor`, required by `classify`.
+    `GLiClassClassifier.from_pretrained(path)` returns the class of the
+    checkpoint's architecture, and so do `from_preset`, `keras.saving.
+    load_model` and `GLiClassClassifier(backbone, config, preprocessor)`
+    itself (which builds the class that serves `config.architecture_type`).
+    Every model has the same zero-shot API (`classify`, `predict_scores`,
+    `predict_logits`) and trains with `compile()` and `fit()`.
 
     Example:
 
     ```python
-    model = gliclass_keras.GLiClassClassifier.from_pretrained("path/to/checkpoint")
+    model = gliclass_keras.GLiClassClassifier.from_preset("default")
     model.classify(
         ["One day I will see the world!"],
         ["travel", "dreams", "sport"],
         threshold=0.5,
     )
-    # [[{"label": "travel", "score": 0.97}, {"label": "dreams", "score": 0.88}]]
-    model.save("gliclass.keras")
+    # [[{"label": "travel", "score": 0.9}, ...]]
+    isinstance(model, gliclass_keras.GLiClassBiEncoderClassifier)  # True
     ```
     """
 
-    def __init__(self, backbone, config, preprocessor=None, **kwargs):
+    # --- declared by each architecture class ---
+    # The `architecture_type`s of GLiClassConfig this class builds.
+    architecture_types = ()
+    # The preprocessor class that turns texts and labels into its inputs.
+    preprocessor_cls = None
+    # Constructor arguments that are keras-hub backbones (serialized as
+    # objects; a second one is built under LABEL_BACKBONE_SCOPE).
+    backbone_args = ("backbone",)
+    # Where its weights live in a reference checkpoint.
+    checkpoint_layout = None
+    # `l2_normalize` mode of the head's vectors (see layers.logit_scale).
+    normalize_mode = "max"
+    # Optional head layers an architecture may leave out.
+    contrastive_loss = None
+    logit_scale = None
+    text_lstm = None
+
+    # Named presets: `{name: description}` (see `from_preset`).
+    presets = presets_lib.PRESETS
+
+    def __new__(cls, *args, **kwargs):
+        if cls is GLiClassClassifier:
+            config = kwargs.get("config", args[1] if len(args) > 1 else None)
+            if config is not None:
+                cls = cls.class_for_architecture(_architecture_of(config))
+        return super().__new__(cls, *args, **kwargs)
+
+    # ------------------------------------------------------------ registry
+    @classmethod
+    def _architecture_classes(cls):
+        found, stack = [], [cls]
+        while stack:
+            klass = stack.pop(0)
+            if klass.architecture_types and klass not in found:
+                found.append(klass)
+            stack.extend(klass.__subclasses__())
+        return found
+
+    @classmethod
+    def class_for_architecture(cls, architecture_type):
+        """The class (this one or a subclass) that builds `architecture_type` models."""
+        classes = cls._architecture_classes()
+        for klass in classes:
+            if architecture_type in klass.architecture_types:
+                return klass
+        supported = sorted({a for klass in classes for a in klass.architecture_types})
+        raise ValueError(
+            f"{cls.__name__} cannot build architecture_type={architecture_type!r}; "
+            f"it builds {supported}."
+        )
+
+    # ----------------------------------------------------------- plumbing
+    @classmethod
+    def _checked_config(cls, config):
+        """A `GLiClassConfig` from a config or dict, for one of `architecture_types`."""
+        architecture_types = cls.architecture_types
         if isinstance(config, dict):
             config = GLiClassConfig.from_dict(config)
         if not isinstance(config, GLiClassConfig):
             raise TypeError(
                 f"`config` must be a GLiClassConfig or a dict. Received: {type(config).__name__}"
             )
-        if config.architecture_type != "uni-encoder":
-            raise NotImplementedError(
-                f"architecture_type={config.architecture_type!r} is not supported yet; "
-                "gliclass-keras currently builds uni-encoder models."
+        if config.architecture_type not in architecture_types:
+            raise ValueError(
+                f"This model needs architecture_type in {list(architecture_types)}. "
+                f"Received: {config.architecture_type!r}"
             )
         for field in ("use_calibrator", "multimodal"):
             if getattr(config, field):
                 raise NotImplementedError(f"`{field}=True` is not supported by gliclass-keras yet.")
-        hidden = int(backbone.hidden_dim)
-        head_hidden = int(config.hidden_size or hidden)
+        cls._check_config(config)
+        return config
 
-        # === Layers ===
-        self.backbone = backbone
-        self.preprocessor = preprocessor
-        self.encoder = BackboneEncoder(backbone, name="encoder")
-        self.segment_embedding = None
-        if config.use_segment_embeddings:
-            self.segment_embedding = SegmentEmbedding(
-                hidden,
-                text_token_index=config.text_token_index,
-                example_token_index=config.example_token_index,
-                name="segment_embedding",
-            )
-        self.layerwise_attention = None
-        if config.squeeze_layers:
-            self.layerwise_attention = LayerwiseAttention(
-                backbone.num_layers + 1, hidden, name="layerwise_attention"
-            )
-        self.class_token_extractor = ClassTokenExtractor(
-            class_token_index=config.class_token_index,
-            text_token_index=config.text_token_index,
-            class_token_pooling=config.class_token_pooling,
-            embed_class_token=config.embed_class_token,
-            extract_text_features=config.extract_text_features,
-            name="class_token_extractor",
-        )
-        self.text_lstm = TextLSTM(head_hidden, name="text_lstm") if config.use_lstm else None
-        self.pooler = TokenPooler(config.pooling_strategy, name="pooler")
-        self.text_projector = FeaturesProjector(
-            head_hidden,
-            hidden,
-            activation=config.projector_hidden_act,
-            dropout=config.dropout,
-            name="text_projector",
-        )
-        self.text_dropout = keras.layers.Dropout(config.dropout, name="text_dropout")
-        self.classes_projector = FeaturesProjector(
-            head_hidden,
-            hidden,
-            activation=config.projector_hidden_act,
-            dropout=config.dropout,
-            name="classes_projector",
-        )
-        self.scorer = get_scorer(
-            config.scorer_type,
-            head_hidden,
-            num_heads=config.scorer_num_heads,
-            mlp_hidden_dim=config.scorer_mlp_hidden_size,
-            attn_dropout=config.scorer_attn_dropout,
-            name="scorer",
-        )
-        self.contrastive_loss = None
-        if config.contrastive_loss_coef > 0:
-            self.contrastive_loss = ContrastiveLabelLoss(
-                config.contrastive_loss_coef, name="contrastive_loss"
-            )
-        self.logit_scale = None
-        if config.normalize_features:
-            self.logit_scale = LogitScale(config.logit_scale_init_value, name="logit_scale")
+    @classmethod
+    def _check_config(cls, config):
+        """Raise for config options this architecture cannot run (each class adds its own)."""
 
-        # === Functional Model ===
-        inputs = {
-            "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
-            "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
-            "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
-        }
-        token_ids = inputs["token_ids"]
-        padding_mask = inputs["padding_mask"]
-        label_mask = inputs["label_mask"]
-        extra = self.segment_embedding(token_ids) if self.segment_embedding is not None else None
-        hidden_states = self.encoder(token_ids, padding_mask, extra_embeddings=extra)
-        if self.layerwise_attention is not None:
-            sequence = self.layerwise_attention(hidden_states, mask=padding_mask)
-        else:
-            sequence = hidden_states[config.encoder_layer_id]
-        features = self.class_token_extractor(sequence, token_ids, padding_mask, label_mask)
-        text_tokens = features["text_embeddings"]
-        text_mask = features["text_mask"]
+    def _finish_init(self, config):
+        """Store the config once the functional graph is built."""
+        self.config = config
+        self._training_state = _TrainingState()
+        self._initialized = True
+        # Keras turns XLA off on CPU-only machines by default; for these
+        # models it is faster on CPU too (benchmarks/inference.py).
+        if shapes.inference_jit_compile():
+            self.jit_compile = True
+
+    def __setattr__(self, name, value):
+        # As keras-hub's Task: on torch, attributes set before the functional
+        # `__init__` bypass torch.nn.Module's hook; every layer with weights is
+        # tracked through the functional graph.
+        if keras.config.backend() == "torch" and not hasattr(self, "_initialized"):
+            return object.__setattr__(self, name, value)
+        return super().__setattr__(name, value)
+
+    def _project_text(self, pooled):
+        """Pooled text vectors through the text projector and its dropout."""
+        return self.text_dropout(self.text_projector(pooled))
+
+    def _head_logits(self, config, text_states, text_mask, class_embeddings, label_mask):
+        """Logits from token states of the text and one vector per label slot.
+
+        Text LSTM (if any), pooling over `text_mask`, the text and classes
+        projectors, L2 normalisation (`normalize_features`), then `_score`.
+        """
         if self.text_lstm is not None:
-            text_tokens = self.text_lstm(text_tokens, mask=text_mask)
-        pooled = self.pooler(text_tokens, mask=text_mask)
-        pooled = self.text_dropout(self.text_projector(pooled))
-        classes = self.classes_projector(features["class_embeddings"])
+            text_states = self.text_lstm(text_states, mask=text_mask)
+        text = self._project_text(self.pooler(text_states, mask=text_mask))
+        classes = self.classes_projector(class_embeddings)
         if config.normalize_features:
-            pooled = l2_normalize(pooled, eps=1e-8, mode="add")
-            classes = l2_normalize(classes, eps=1e-8, mode="add")
+            text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
+            classes = l2_normalize(classes, eps=1e-8, mode=self.normalize_mode)
+        return self._score(text, classes, label_mask, text_mask=text_mask)
+
+    def _score(self, text, classes, label_mask, text_mask=None):
+        """Logits of text vectors against class vectors.
+
+        Contrastive label loss (if any), scorer, logit scale (if any), and
+        `MASKED_LOGIT` in label slots that hold no label.
+        """
         if self.contrastive_loss is not None:
             classes = self.contrastive_loss(classes, label_mask)
-        logits = self.scorer(pooled, classes, text_mask=text_mask, class_mask=label_mask)
+        logits = self.scorer(text, classes, text_mask=text_mask, class_mask=label_mask)
         if self.logit_scale is not None:
             logits = self.logit_scale(logits)
-        logits = keras.ops.where(
-            keras.ops.cast(label_mask, "bool"), logits, keras.ops.cast(MASKED_LOGIT, logits.dtype)
+        return ops.where(
+            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
         )
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
-        # === Config ===
-        self._finish_functional_init(config)
+    def _backbones(self):
+        return [getattr(self, name) for name in self.backbone_args]
+
+    def backbone_variables(self):
+        """The encoders' trainable weights (the "encoder" parameter groups of training)."""
+        return [v for backbone in self._backbones() for v in backbone.trainable_variables]
+
+    def backbone_weights(self):
+        """Every weight of the encoders (trainable or not)."""
+        return [v for backbone in self._backbones() for v in backbone.weights]
 
     # ------------------------------------------------------------- creation
     @classmethod
@@ -186,14 +251,9 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
         `tokenizer.save_pretrained` write: `config.json`, `model.safetensors`
         and `tokenizer.json`. Weights are read with `safetensors` (no torch
         needed). A missing or unexpected weight raises a `ValueError` that
-        names it.
-
-        A bi-encoder checkpoint (`architecture_type="bi-encoder"`) gives a
-        `GLiClassBiEncoderClassifier`, a bi-encoder-fused one a
-        `GLiClassBiEncoderFusedClassifier`, and an `"encoder-decoder"` or
-        `"encoder-decoder-cls"` (T5) checkpoint a
-        `GLiClassEncoderDecoderClassifier`, with the same inference and
-        training API.
+        names it. The model's class is the one that serves the checkpoint's
+        `architecture_type` (see the class docstring); called on an
+        architecture class, the checkpoint must be of that architecture.
 
         Args:
             path: the checkpoint directory.
@@ -201,24 +261,62 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
                 change, e.g. `{"problem_type": "single_label_classification",
                 "dropout": 0.1}` before fine-tuning. Fields that change the
                 weights' shapes fail to load with a clear error.
-            label_tokenizer: bi-encoders (plain and fused) only: the label tokenizer (a
-                `GLiClassTokenizer`, or a directory or `tokenizer.json`
-                path); by default config.json's `label_model_name`, read as
-                a local path (as given or relative to `path`).
+            label_tokenizer: bi-encoders (plain and fused) only: the label
+                tokenizer (a `GLiClassTokenizer`, or a directory or
+                `tokenizer.json` path); by default config.json's
+                `label_model_name`, read as a local path (as given or
+                relative to `path`). Nothing is downloaded.
             **kwargs: passed to the preprocessor (e.g. `max_length`).
+
+        Example:
+
+        ```python
+        model = gliclass_keras.GLiClassClassifier.from_pretrained("path/to/checkpoint")
+        model.classify(["Our team won the match."], ["sport", "travel", "science"])
+        ```
         """
-        from gliclass_keras.convert.checkpoint import load_reference_checkpoint
+        checkpoint = checkpoint_lib.read_checkpoint(path, config_overrides)
+        architecture = checkpoint.config.architecture_type
+        model_cls = GLiClassClassifier.class_for_architecture(architecture)
+        if not issubclass(model_cls, cls):
+            raise ValueError(
+                f"{checkpoint.path!r} is a {architecture!r} checkpoint, which gives a "
+                f"{model_cls.__name__}; load it with GLiClassClassifier.from_pretrained "
+                f"or {model_cls.__name__}.from_pretrained (not {cls.__name__})."
+            )
+        if label_tokenizer is not None:
+            kwargs["label_tokenizer"] = label_tokenizer
+        return model_cls._from_checkpoint(checkpoint, **kwargs)
 
-        return load_reference_checkpoint(
-            path,
-            cls=cls,
-            config_overrides=config_overrides,
-            label_tokenizer=label_tokenizer,
-            **kwargs,
-        )
+    @classmethod
+    def _from_checkpoint(cls, checkpoint, **preprocessor_kwargs):
+        """Build this architecture from a `ReferenceCheckpoint` and port its weights.
 
-    # Named presets: `{name: description}` (see `from_preset`).
-    presets = presets_lib.PRESETS
+        Each architecture class says how to build its backbones
+        (`_checkpoint_backbones`) and preprocessor (`_checkpoint_preprocessor`)
+        from the checkpoint; every weight is then copied as its
+        `checkpoint_layout` says, or loading fails naming the weight.
+        """
+        backbones = cls._checkpoint_backbones(checkpoint)
+        preprocessor_kwargs.setdefault("max_length", 1024)
+        preprocessor = cls._checkpoint_preprocessor(checkpoint, **preprocessor_kwargs)
+        model = cls(**backbones, config=checkpoint.config, preprocessor=preprocessor)
+        return checkpoint_lib.port_weights(model, checkpoint, cls.checkpoint_layout)
+
+    @classmethod
+    def _checkpoint_backbones(cls, checkpoint):
+        """`{backbone argument: keras-hub backbone}` built from a checkpoint's config."""
+        raise NotImplementedError(f"{cls.__name__} does not load reference checkpoints.")
+
+    @classmethod
+    def _checkpoint_preprocessor(cls, checkpoint, label_tokenizer=None, **kwargs):
+        """The preprocessor of a checkpoint (`label_tokenizer`: bi-encoders only)."""
+        if label_tokenizer is not None:
+            raise ValueError(
+                "`label_tokenizer` is only used by bi-encoder and bi-encoder-fused checkpoints."
+            )
+        checkpoint_lib.check_special_tokens(checkpoint.config, checkpoint.tokenizer)
+        return cls.preprocessor_cls(checkpoint.tokenizer, **kwargs)
 
     @classmethod
     def from_preset(cls, preset, **kwargs):
@@ -241,15 +339,16 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
         model.classify(["We won the final!"], ["sport", "travel", "science"])
         ```
         """
-        return presets_lib.from_preset(preset, cls=cls, **kwargs)
+        return preset_loading.load_preset(preset, cls, **kwargs)
 
     @classmethod
     def from_encoder(cls, path, config=None, **kwargs):
-        """A new, untrained GLiClass model on a Hugging Face encoder, to fine-tune.
+        """A new, untrained GLiClass uni-encoder on a Hugging Face encoder, to fine-tune.
 
         As the reference's training script: the `<<LABEL>>`, `<<SEP>>` and
         `<<EXAMPLE>>` tokens are added to the encoder's tokenizer and
-        embeddings, and the head starts from Keras' initializers.
+        embeddings, and the head starts from Keras' initializers. (For a
+        bi-encoder, see `GLiClassBiEncoderClassifier.from_encoders`.)
 
         Args:
             path: directory with the encoder's `config.json`,
@@ -268,32 +367,483 @@ class GLiClassClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
         )
         ```
         """
-        from gliclass_keras.convert.encoder import load_encoder
-
-        return load_encoder(path, cls=cls, config_fields=config, **kwargs)
-
-    def backbone_variables(self):
-        """The encoder's weights (the "encoder" parameter groups of training)."""
-        return list(self.backbone.trainable_variables)
+        model_cls = cls.class_for_architecture("uni-encoder")
+        return model_cls._from_encoder(path, config, **kwargs)
 
     # --------------------------------------------------------- serialization
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "config": self.config.to_dict(),
-            "preprocessor": (
-                keras.saving.serialize_keras_object(self.preprocessor)
-                if self.preprocessor is not None
-                else None
-            ),
-        }
+        config = {"name": self.name, "trainable": self.trainable}
+        for arg in self.backbone_args:
+            config[arg] = keras.saving.serialize_keras_object(getattr(self, arg))
+        config["config"] = self.config.to_dict()
+        config["preprocessor"] = (
+            keras.saving.serialize_keras_object(self.preprocessor)
+            if self.preprocessor is not None
+            else None
+        )
+        return config
 
     @classmethod
     def from_config(cls, config):
+        if cls is GLiClassClassifier:
+            # Files saved before the architectures had classes of their own
+            # name the uni-encoder `GLiClassClassifier`.
+            architecture = _architecture_of(config["config"])
+            return cls.class_for_architecture(architecture).from_config(config)
         config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        for position, arg in enumerate(cls.backbone_args):
+            if position == 0:
+                config[arg] = keras.saving.deserialize_keras_object(config[arg])
+            else:
+                with keras.name_scope(LABEL_BACKBONE_SCOPE):
+                    config[arg] = keras.saving.deserialize_keras_object(config[arg])
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
         return cls(**config)
+
+    # ============================================================ zero-shot
+    def classify(
+        self,
+        texts,
+        labels,
+        threshold=0.5,
+        classification_type="multi-label",
+        batch_size=8,
+        prompt=None,
+        examples=None,
+    ):
+        """Zero-shot classification of `texts` against candidate `labels`.
+
+        Args:
+            texts: a string or a list of strings.
+            labels: a list of label strings shared by every text, a list
+                of such lists, one per text, or (bi-encoders) the
+                `LabelEmbeddings` returned by `encode_labels`.
+            threshold: float in [0, 1] (or one per text): the multi-label
+                cut-off on sigmoid scores.
+            classification_type: `"multi-label"` (sigmoid, every label scoring
+                at least `threshold`, in label order) or `"single-label"`
+                (softmax over the text's labels, the top one); the
+                reference's spellings `"multi"`, `"single"`, `"single_label"`
+                and so on are accepted, as is one value per text.
+            batch_size: int >= 1, texts per forward pass.
+            prompt: optional task description, a string or one per text.
+            examples: optional few-shot examples, a list of
+                `{"text": ..., "labels": [...]}` dicts shared by every text,
+                or one such list per text.
+
+        Returns:
+            A list with, per text, a list of `{"label": str, "score": float}`.
+        """
+        all_scores, kinds, cutoffs = self._label_scores(
+            texts, labels, classification_type, batch_size, prompt, examples, threshold
+        )
+        return [
+            zero_shot.predictions(scores, kind, cutoff)
+            for scores, kind, cutoff in zip(all_scores, kinds, cutoffs)
+        ]
+
+    def predict_logits(self, texts, labels, batch_size=8, prompt=None, examples=None):
+        """Every label's logit for every text: a list of float32 arrays in label order.
+
+        Arguments as in `classify`. Texts are batched by length; on jax and
+        tensorflow batches are padded to a few bucketed shapes
+        (`gliclass_keras.utils.shapes`).
+        """
+        checked = self._check_inputs(texts, labels, prompt, examples, batch_size)
+        return self._logits(*checked)
+
+    def predict_scores(
+        self,
+        texts,
+        labels,
+        classification_type="multi-label",
+        batch_size=8,
+        prompt=None,
+        examples=None,
+    ):
+        """Every label's score for every text, as a list of `{label: score}` dicts.
+
+        Scores are sigmoid probabilities (multi-label) or a softmax over the
+        text's labels (single-label). Arguments as in `classify`.
+        """
+        return self._label_scores(
+            texts, labels, classification_type, batch_size, prompt, examples, 0.5
+        )[0]
+
+    def _check_inputs(self, texts, labels, prompt, examples, batch_size):
+        if self.preprocessor is None:
+            raise ValueError(
+                "This model has no preprocessor; build it with one (from_pretrained "
+                "does) to classify raw texts."
+            )
+        texts = inputs_lib.normalize_texts(texts)
+        label_embeddings = None
+        if isinstance(labels, LabelEmbeddings):
+            self._check_label_embeddings(labels)
+            label_embeddings = labels
+            per_text_labels = [labels.labels] * len(texts)
+        else:
+            per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
+        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
+        per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
+        batch_size = inputs_lib.check_batch_size(batch_size)
+        return texts, per_text_labels, prompts, per_text_examples, batch_size, label_embeddings
+
+    def _check_label_embeddings(self, label_embeddings):
+        raise TypeError(
+            "`labels` is a LabelEmbeddings, which only bi-encoder models accept; "
+            f"give this {type(self).__name__} a list of label strings."
+        )
+
+    def _predict_rows(self, rows, batch_size):
+        """Logits (numpy, one vector per row) for encoded rows, batched by length."""
+        static_shapes = shapes.uses_static_shapes()
+        num_labels = shapes.padded_labels(
+            max(len(row.label_indices) for row in rows), static_shapes
+        )
+
+        def run(batch, static_shapes):
+            arrays = self.preprocessor.collate(
+                batch, num_labels=num_labels, static_shapes=static_shapes
+            )
+            logits = np.asarray(self.predict_on_batch(arrays))
+            return [logits[i, : len(row.label_indices)] for i, row in enumerate(batch)]
+
+        return zero_shot.run_by_length(rows, batch_size, run, static_shapes)
+
+    def _logits(
+        self, texts, per_text_labels, prompts, per_text_examples, batch_size, label_embeddings=None
+    ):
+        if label_embeddings is not None:
+            return self._cached_logits(
+                texts, prompts, per_text_examples, batch_size, label_embeddings
+            )
+        rows = self.preprocessor.encode_rows(texts, per_text_labels, prompts, per_text_examples)
+        return zero_shot.merge_row_logits(
+            rows, self._predict_rows(rows, batch_size), per_text_labels
+        )
+
+    def _label_scores(
+        self, texts, labels, classification_type, batch_size, prompt, examples, threshold
+    ):
+        checked = self._check_inputs(texts, labels, prompt, examples, batch_size)
+        texts, per_text_labels = checked[0], checked[1]
+        kinds = inputs_lib.normalize_classification_type(classification_type, len(texts))
+        cutoffs = inputs_lib.normalize_thresholds(threshold, len(texts))
+        all_scores = []
+        for logits, label_list, kind in zip(self._logits(*checked), per_text_labels, kinds):
+            probs = zero_shot.scores_from_logits(logits, kind)
+            all_scores.append({name: float(p) for name, p in zip(label_list, probs)})
+        return all_scores, kinds, cutoffs
+
+    # ============================================================= training
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        metrics="auto",
+        training_config=None,
+        total_steps=None,
+        reward_components=None,
+        value_model=None,
+        reference_model=None,
+        **kwargs,
+    ):
+        """Configure training, with defaults from the model's config.
+
+        * `optimizer="auto"`: `training_config.build_optimizer(self)`, AdamW
+          with the reference Trainer's parameter groups (see
+          `TrainingConfig`).
+        * `loss="auto"`: the loss of `config.problem_type`
+          (`gliclass_keras.losses.get_loss`: focal loss with the config's
+          alpha, gamma and reduction for multi-label, cross-entropy over
+          each example's labels for single-label, MSE for regression); the
+          `contrastive_loss_coef` term is added by the model itself.
+        * `metrics="auto"`: micro and macro F1 (`gliclass_keras.metrics.
+          F1Score`), multi- or single-label as the problem type.
+
+        Any of them can be given explicitly, as for `keras.Model.compile`.
+
+        With an `RLConfig` as `training_config`, `fit` trains with PPO: it
+        runs an `RLTrainer` around this model (see `fit`); `evaluate` and
+        `predict` are unchanged:
+
+        ```python
+        model.compile(
+            training_config=gliclass_keras.RLConfig(num_rl_iters=2),
+            reward_components=[("f1", gliclass_keras.rewards.f1_reward)],
+        )
+        model.fit(train_records, epochs=3)
+        ```
+
+        Args:
+            training_config: a `TrainingConfig` or `RLConfig` (or a dict of
+                `TrainingConfig` fields); default `TrainingConfig()`. It also
+                sets the seed and `datasets` cache used when `fit` reads raw
+                records.
+            total_steps: int, optimizer steps of the run, for the linear and
+                cosine learning-rate schedules.
+            reward_components, value_model, reference_model: RL only (see
+                `RLTrainer`): the rewards (default F1), an optional value
+                model and an optional frozen reference model.
+            **kwargs: passed to `keras.Model.compile`.
+        """
+        state = self._training_state
+        training_config = training_lib.resolve_training_config(
+            training_config, state.training_config
+        )
+        rl = None
+        if isinstance(training_config, RLConfig):
+            rl = {
+                "reward_components": standardize_reward_components(reward_components),
+                "value_model": value_model,
+                "reference_model": reference_model,
+                "optimizer": None if optimizer == "auto" else optimizer,  # see RLTrainer
+                "total_steps": total_steps,
+                "run_eagerly": bool(kwargs.get("run_eagerly", False)),
+            }
+        elif reward_components is not None or value_model is not None or reference_model is not None:
+            raise ValueError(
+                "`reward_components`, `value_model` and `reference_model` are for RL training: "
+                "pass `training_config=gliclass_keras.RLConfig(...)` with them."
+            )
+        state.training_config = training_config
+        state.rl_settings = rl
+        state.rl_trainer = None
+        if optimizer == "auto":
+            optimizer = training_config.build_optimizer(self, total_steps=total_steps)
+        if loss == "auto":
+            loss = training_lib.default_loss(self.config)
+        if metrics == "auto":
+            metrics = training_lib.default_metrics(self.config)
+        label_metrics, other_metrics = training_lib.split_label_metrics(metrics)
+        xla_training = True
+        if kwargs.get("jit_compile", "auto") == "auto" and shapes.inference_jit_compile():
+            # XLA for predict and evaluate (see _finish_init), but not for
+            # the train step: there it is no faster on CPU (3.0 s per step
+            # with and without on benchmarks/train.py) and compiling it costs
+            # tens of seconds.
+            kwargs["jit_compile"] = True
+            xla_training = False
+        super().compile(optimizer=optimizer, loss=loss, metrics=other_metrics, **kwargs)
+        state.xla_training = xla_training
+        state.label_metrics = tuple(label_metrics)
+        if rl is not None and not state.restoring_compile:
+            self._ppo_trainer()  # argument errors now, not at fit()
+
+    @property
+    def training_config(self):
+        """The `TrainingConfig` (or `RLConfig`) of the last `compile`, or None."""
+        return self._training_state.training_config
+
+    def make_train_function(self, force=False):
+        if self._training_state.xla_training or not self.jit_compile:
+            return super().make_train_function(force=force)
+        # The train step without XLA (see `compile`); predict keeps it.
+        self._jit_compile = False
+        try:
+            return super().make_train_function(force=force)
+        finally:
+            self._jit_compile = True
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if not config:
+            return config
+        state = self._training_state
+        if state.label_metrics:
+            metrics = list(config.get("metrics") or [])
+            metrics += [keras.saving.serialize_keras_object(m) for m in state.label_metrics]
+            config["metrics"] = metrics
+        if state.training_config is not None:
+            config["training_config"] = state.training_config.to_dict()
+            config["training_config_class"] = type(state.training_config).__name__
+        if state.rl_settings is not None:
+            # value and reference models are not saved with the policy
+            config["reward_components"] = [
+                [name, keras.saving.serialize_keras_object(fn)]
+                for name, fn in state.rl_settings["reward_components"]
+            ]
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        training_config = config.pop("training_config", None)
+        config_class = config.pop("training_config_class", "TrainingConfig")
+        reward_components = config.pop("reward_components", None)
+        if training_config is not None and config_class == "RLConfig":
+            training_config = RLConfig.from_dict(training_config)
+        config = keras.saving.deserialize_keras_object(config)
+        rl_kwargs = {}
+        if isinstance(training_config, RLConfig):
+            rl_kwargs["reward_components"] = training_lib.restore_reward_components(
+                reward_components
+            )
+        # Value and reference models are not saved: an RL model is restored
+        # without them, and fit() asks for them if its config needs them.
+        state = self._training_state
+        state.restoring_compile = True
+        try:
+            self.compile(training_config=training_config, **rl_kwargs, **config)
+        finally:
+            state.restoring_compile = False
+        if self.built and not isinstance(training_config, RLConfig):
+            # (under an RLConfig, fit() trains with the RLTrainer's optimizer)
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return super().metrics + list(self._training_state.label_metrics)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        targets, _ = training_lib.split_targets(y)
+        return super().compute_loss(
+            x=x, y=targets, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        targets, label_ids = training_lib.split_targets(y)
+        for metric in self._training_state.label_metrics:
+            metric.update_state(targets, y_pred, sample_weight=sample_weight, label_ids=label_ids)
+        return super().compute_metrics(x, targets, y_pred, sample_weight)
+
+    def make_dataset(self, data, batch_size=8, training=True, **kwargs):
+        """A `GLiClassDataset` of `data` for this model.
+
+        `training=True` shuffles records and labels each epoch; `False`
+        keeps both in order (evaluation, prediction). Seed and `datasets`
+        cache come from the compiled `TrainingConfig`; `**kwargs` go to
+        `GLiClassDataset` (e.g. `streaming=True`).
+        """
+        training_config = self._training_state.training_config or TrainingConfig()
+        kwargs.setdefault("shuffle", training)
+        kwargs.setdefault("shuffle_labels", training)
+        kwargs.setdefault("seed", training_config.seed)
+        kwargs.setdefault("cache_dir", training_config.cache_dir)
+        return GLiClassDataset(
+            data,
+            self.preprocessor,
+            batch_size=batch_size,
+            problem_type=self.config.problem_type,
+            **kwargs,
+        )
+
+    def _as_batches(self, data, batch_size, training):
+        """`(batches for Keras, the GLiClassDataset or None)`."""
+        if isinstance(data, GLiClassDataset):
+            dataset = data
+        elif records_lib.is_record_data(data):
+            dataset = self.make_dataset(data, batch_size=batch_size or 8, training=training)
+        else:
+            return data, None
+        dataset.pending_error = None
+        if keras.backend.backend() == "tensorflow":
+            return dataset.as_tf_dataset(), dataset
+        return dataset, dataset
+
+    def _ppo_trainer(self):
+        """The `RLTrainer` that `fit` runs when compiled with an `RLConfig`, else None."""
+        state = self._training_state
+        if state.rl_settings is None:
+            return None
+        if state.rl_trainer is None:
+            state.rl_trainer = RLTrainer(self, state.training_config, **state.rl_settings)
+        return state.rl_trainer
+
+    def fit(self, x=None, y=None, batch_size=None, validation_data=None, **kwargs):
+        """`keras.Model.fit`, also taking training records.
+
+        `x` can be a `GLiClassDataset`, a `datasets.Dataset` /
+        `IterableDataset`, a list of record dicts or a `.json`/`.jsonl` path
+        (records are batched by `batch_size`, default 8); `validation_data`
+        likewise (kept in order, labels not shuffled). A stream needs
+        `steps_per_epoch`. A model compiled with an `RLConfig` trains with
+        PPO: `fit` is then its `RLTrainer`'s `fit` (same arguments).
+        """
+        data, dataset = self._as_batches(x, batch_size, training=True)
+        val_dataset = None
+        if dataset is not None:
+            if y is not None:
+                raise ValueError("`y` must be None when `x` holds training records (with their labels).")
+            if dataset.streaming and kwargs.get("steps_per_epoch") is None:
+                raise ValueError(
+                    "Streamed training data has no length: pass `steps_per_epoch` to fit()."
+                )
+            batch_size = None
+            kwargs["shuffle"] = False  # GLiClassDataset shuffles, seeded, per epoch
+        if validation_data is not None:
+            validation_batch_size = kwargs.pop("validation_batch_size", None)
+            validation_data, val_dataset = self._as_batches(
+                validation_data, validation_batch_size or batch_size or 8, training=False
+            )
+            if val_dataset is not None and val_dataset.streaming and kwargs.get("validation_steps") is None:
+                raise ValueError("Streamed validation data needs `validation_steps`.")
+        ppo_trainer = self._ppo_trainer()
+        fit = super().fit if ppo_trainer is None else ppo_trainer.fit
+        return training_lib.call_reraising_dataset_errors(
+            fit,
+            (dataset, val_dataset),
+            x=data,
+            y=y,
+            batch_size=batch_size,
+            validation_data=validation_data,
+            **kwargs,
+        )
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        """`keras.Model.evaluate`, also taking training records (in order)."""
+        data, dataset = self._as_batches(x, batch_size, training=False)
+        if dataset is not None:
+            if y is not None:
+                raise ValueError("`y` must be None when `x` holds records with their labels.")
+            if dataset.streaming and kwargs.get("steps") is None:
+                raise ValueError("Streamed evaluation data needs `steps`.")
+            batch_size = None
+        return training_lib.call_reraising_dataset_errors(
+            super().evaluate, (dataset,), x=data, y=y, batch_size=batch_size, **kwargs
+        )
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """`keras.Model.predict`, also taking records.
+
+        For records (anything `fit` takes) it returns a float32 array
+        `(num_records, most_labels)`: record `i`'s logits in the order of its
+        `all_labels`, `-1000` after its last label. Other inputs go to
+        `keras.Model.predict` unchanged.
+        """
+        if not (isinstance(x, GLiClassDataset) or records_lib.is_record_data(x)):
+            return super().predict(x, batch_size=batch_size, **kwargs)
+        if isinstance(x, GLiClassDataset):
+            if x.shuffle or x.shuffle_labels:
+                raise ValueError(
+                    "predict() needs records in order: build the GLiClassDataset with "
+                    "shuffle=False, shuffle_labels=False (or pass the records themselves)."
+                )
+            dataset = x
+        else:
+            dataset = self.make_dataset(x, batch_size=batch_size or 8, training=False)
+        steps = kwargs.pop("steps", None)
+        verbose = kwargs.pop("verbose", "auto")
+        if kwargs:
+            raise ValueError(f"Unsupported predict() arguments for records: {sorted(kwargs)}")
+        if dataset.streaming and steps is None:
+            raise ValueError("Streamed data needs `steps` in predict().")
+        total = steps if steps is not None else len(dataset)
+        progress = keras.utils.Progbar(total) if verbose not in (0, "silent") else None
+        per_record = []
+        for index in range(total):
+            positions, batch = dataset._batch_records(index)
+            rows, _, _ = dataset.encode_records(positions, batch, require_targets=False)
+            per_record += zero_shot.merge_row_logits(
+                rows,
+                self._predict_rows(rows, dataset.batch_size),
+                [record["all_labels"] for record in batch],
+            )
+            if progress is not None:
+                progress.update(index + 1)
+        width = max(len(v) for v in per_record)
+        out = np.full((len(per_record), width), MASKED_LOGIT, dtype="float32")
+        for i, values in enumerate(per_record):
+            out[i, : len(values)] = values
+        return out

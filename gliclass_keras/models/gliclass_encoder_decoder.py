@@ -1,31 +1,22 @@
 """`GLiClassEncoderDecoderClassifier`: the GLiClass encoder-decoder architectures as a Keras model."""
 
 import keras
-from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.encoder import BackboneEncoder
 from gliclass_keras.backbones.t5 import T5Decoder
-from gliclass_keras.config import GLiClassConfig
-from gliclass_keras.data.gliclass_dataset import bucket_length as _bucket_length
+from gliclass_keras.convert import checkpoint as checkpoint_lib
+from gliclass_keras.convert.backbone_weights import encoder_decoder_backbone_from_hf_config
 from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
-from gliclass_keras.layers.features_projector import FeaturesProjector
-from gliclass_keras.layers.logit_scale import LogitScale
-from gliclass_keras.layers.logit_scale import l2_normalize
-from gliclass_keras.layers.scorers import get_scorer
-from gliclass_keras.layers.text_lstm import TextLSTM
-from gliclass_keras.layers.token_pooler import TokenPooler
-from gliclass_keras.losses import ContrastiveLabelLoss
-from gliclass_keras.models.inference import ZeroShotInferenceMixin
-from gliclass_keras.models.training import TrainingMixin
-
-# Logit given to label slots that hold no label (padding of ragged label lists).
-MASKED_LOGIT = -1000.0
-ENCODER_DECODER_TYPES = ("encoder-decoder", "encoder-decoder-cls")
+from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.heads import build_head
+from gliclass_keras.preprocessing.encoder_decoder_preprocessor import (
+    GLiClassEncoderDecoderPreprocessor,
+)
 
 
 @register
-class GLiClassEncoderDecoderClassifier(TrainingMixin, ZeroShotInferenceMixin, keras.Model):
+class GLiClassEncoderDecoderClassifier(GLiClassClassifier):
     """GLiClass zero-shot text classifier on an encoder-decoder backbone (T5).
 
     The reference's two encoder-decoder architectures, chosen by
@@ -70,9 +61,8 @@ class GLiClassEncoderDecoderClassifier(TrainingMixin, ZeroShotInferenceMixin, ke
     `NotImplementedError`.
 
     Args:
-        backbone: a keras-hub `T5Backbone` (`T5EncoderDecoderBackbone` from
-            `gliclass_keras.convert.backbone_weights.
-            encoder_decoder_backbone_from_hf_config`) whose vocabulary
+        backbone: a keras-hub `T5Backbone` (`T5EncoderDecoderBackbone`, as
+            `encoder_decoder_backbone_from_hf_config` builds it) whose vocabulary
             includes the `<<LABEL>>`, `<<SEP>>` and `<<EXAMPLE>>` tokens.
         config: `GLiClassConfig` (or its dict) with `architecture_type`
             `"encoder-decoder"` or `"encoder-decoder-cls"`.
@@ -94,30 +84,36 @@ class GLiClassEncoderDecoderClassifier(TrainingMixin, ZeroShotInferenceMixin, ke
         [{"text": "We won", "all_labels": ["sport", "travel"], "true_labels": ["sport"]}],
         epochs=1,
     )
-    model.save("encdec.keras")
+    model.save("encdec.keras")  # reloads as a GLiClassEncoderDecoderClassifier
     ```
     """
 
-    def __init__(self, backbone, config, preprocessor=None, **kwargs):
-        if isinstance(config, dict):
-            config = GLiClassConfig.from_dict(config)
-        if not isinstance(config, GLiClassConfig):
-            raise TypeError(
-                f"`config` must be a GLiClassConfig or a dict. Received: {type(config).__name__}"
-            )
+    architecture_types = ("encoder-decoder", "encoder-decoder-cls")
+    preprocessor_cls = GLiClassEncoderDecoderPreprocessor
+    checkpoint_layout = checkpoint_lib.CheckpointLayout(
+        backbones={"backbone": "model.encoder_decoder_model."},
+        head=(
+            ("text_projector", "model.text_projector."),
+            ("classes_projector", "model.classes_projector."),
+            ("scorer", "model.scorer."),
+            ("text_lstm", "model.lstm."),
+            ("logit_scale", "model."),
+        ),
+        # As for uni-encoders: the logit scale is used only with normalize_features.
+        optional_keys=("model.logit_scale",),
+    )
+
+    @classmethod
+    def _check_config(cls, config):
         architecture = config.architecture_type
-        if architecture not in ENCODER_DECODER_TYPES:
-            raise ValueError(
-                "GLiClassEncoderDecoderClassifier needs architecture_type "
-                f"'encoder-decoder' or 'encoder-decoder-cls'. Received: {architecture!r}"
-            )
-        for field in ("use_calibrator", "multimodal", "squeeze_layers", "layer_wise"):
+        for field in ("squeeze_layers", "layer_wise"):
             if getattr(config, field):
                 raise NotImplementedError(
                     f"`{field}=True` is not supported for {architecture!r} models."
                 )
-        text_on_decoder = architecture == "encoder-decoder-cls"
-        if text_on_decoder and (config.use_lstm or config.scorer_type == "cross-attn"):
+        if architecture == "encoder-decoder-cls" and (
+            config.use_lstm or config.scorer_type == "cross-attn"
+        ):
             raise NotImplementedError(
                 "'encoder-decoder-cls' scores one text vector (the decoder's last "
                 "token): `use_lstm` and the 'cross-attn' scorer are not supported "
@@ -125,8 +121,10 @@ class GLiClassEncoderDecoderClassifier(TrainingMixin, ZeroShotInferenceMixin, ke
             )
         if config.scorer_type == "decoder-kv":
             raise NotImplementedError("The 'decoder-kv' scorer needs a decoder-kv model.")
-        hidden = int(backbone.hidden_dim)
-        head_hidden = int(config.hidden_size or hidden)
+
+    def __init__(self, backbone, config, preprocessor=None, **kwargs):
+        config = self._checked_config(config)
+        text_on_decoder = config.architecture_type == "encoder-decoder-cls"
 
         # === Layers ===
         self.backbone = backbone
@@ -139,44 +137,18 @@ class GLiClassEncoderDecoderClassifier(TrainingMixin, ZeroShotInferenceMixin, ke
             class_token_pooling=config.class_token_pooling,
             embed_class_token=config.embed_class_token,
             extract_text_features=config.extract_text_features,
+            dtype=backbone.dtype_policy,
             name="class_token_extractor",
         )
-        self.text_lstm = TextLSTM(head_hidden, name="text_lstm") if config.use_lstm else None
         # encoder-decoder-cls: the state at the last real token of the text.
-        self.pooler = TokenPooler(
-            "last" if text_on_decoder else config.pooling_strategy, name="pooler"
+        build_head(
+            self,
+            config,
+            backbone,
+            pooling_strategy="last" if text_on_decoder else None,
+            text_lstm=True,
+            contrastive_loss=True,
         )
-        self.text_projector = FeaturesProjector(
-            head_hidden,
-            hidden,
-            activation=config.projector_hidden_act,
-            dropout=config.dropout,
-            name="text_projector",
-        )
-        self.text_dropout = keras.layers.Dropout(config.dropout, name="text_dropout")
-        self.classes_projector = FeaturesProjector(
-            head_hidden,
-            hidden,
-            activation=config.projector_hidden_act,
-            dropout=config.dropout,
-            name="classes_projector",
-        )
-        self.scorer = get_scorer(
-            config.scorer_type,
-            head_hidden,
-            num_heads=config.scorer_num_heads,
-            mlp_hidden_dim=config.scorer_mlp_hidden_size,
-            attn_dropout=config.scorer_attn_dropout,
-            name="scorer",
-        )
-        self.contrastive_loss = None
-        if config.contrastive_loss_coef > 0:
-            self.contrastive_loss = ContrastiveLabelLoss(
-                config.contrastive_loss_coef, name="contrastive_loss"
-            )
-        self.logit_scale = None
-        if config.normalize_features:
-            self.logit_scale = LogitScale(config.logit_scale_init_value, name="logit_scale")
 
         # === Functional Model ===
         inputs = {
@@ -199,80 +171,32 @@ class GLiClassEncoderDecoderClassifier(TrainingMixin, ZeroShotInferenceMixin, ke
             if text_on_decoder
             else (encoder_states, decoder_states)
         )
-        text_mask = inputs["padding_mask"]
-
         features = self.class_token_extractor(
             class_states, inputs["class_token_ids"], inputs["class_padding_mask"], label_mask
         )
-        if self.text_lstm is not None:
-            text_states = self.text_lstm(text_states, mask=text_mask)
-        pooled = self.pooler(text_states, mask=text_mask)
-        pooled = self.text_dropout(self.text_projector(pooled))
-        class_vectors = self.classes_projector(features["class_embeddings"])
-        if config.normalize_features:
-            pooled = l2_normalize(pooled, eps=1e-8, mode="max")
-            class_vectors = l2_normalize(class_vectors, eps=1e-8, mode="max")
-        if self.contrastive_loss is not None:
-            class_vectors = self.contrastive_loss(class_vectors, label_mask)
-        logits = self.scorer(pooled, class_vectors, text_mask=text_mask, class_mask=label_mask)
-        if self.logit_scale is not None:
-            logits = self.logit_scale(logits)
-        logits = ops.where(
-            ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
+        logits = self._head_logits(
+            config, text_states, inputs["padding_mask"], features["class_embeddings"], label_mask
         )
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
-        self._finish_functional_init(config)
+        self._finish_init(config)
 
     # ------------------------------------------------------------- creation
     @classmethod
-    def from_pretrained(cls, path, config_overrides=None, **kwargs):
-        """Load a reference encoder-decoder checkpoint directory.
-
-        See `GLiClassClassifier.from_pretrained`, which dispatches here for
-        `architecture_type` `"encoder-decoder"` and `"encoder-decoder-cls"`
-        checkpoints. The backbone is a `T5EncoderDecoderBackbone` whose one
-        token embedding is the checkpoint's `shared.weight`; every weight of
-        the checkpoint is used, or loading fails naming the rest.
-        """
-        from gliclass_keras.convert.checkpoint import load_reference_checkpoint
-
-        return load_reference_checkpoint(
-            path, cls=cls, config_overrides=config_overrides, **kwargs
-        )
-
-    def backbone_variables(self):
-        """The encoder-decoder's weights (the "encoder" parameter groups of training)."""
-        return list(self.backbone.trainable_variables)
-
-    # ------------------------------------------------------------- inference
-    def _collate_rows(self, rows, length, num_labels, static_shapes):
-        class_length = None
-        if static_shapes:
-            class_length = _bucket_length(max(len(row.class_token_ids) for row in rows))
-        return self.preprocessor.collate(
-            rows, sequence_length=length, num_labels=num_labels, class_length=class_length
-        )
-
-    # --------------------------------------------------------- serialization
-    def get_config(self):
+    def _checkpoint_backbones(cls, checkpoint):
+        # One token embedding for encoder and decoder: the checkpoint's
+        # `shared.weight` (the reference's reload leaves its decoder copy
+        # untied, spec 13.11; here there is no copy to untie).
+        prefix = cls.checkpoint_layout.backbones["backbone"]
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "config": self.config.to_dict(),
-            "preprocessor": (
-                keras.saving.serialize_keras_object(self.preprocessor)
-                if self.preprocessor is not None
-                else None
-            ),
+            "backbone": encoder_decoder_backbone_from_hf_config(
+                checkpoint.config.encoder_config,
+                vocabulary_size=checkpoint.vocabulary_size(prefix),
+            )
         }
 
     @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        if config.get("preprocessor") is not None:
-            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
+    def _checkpoint_preprocessor(cls, checkpoint, **kwargs):
+        kwargs.setdefault("pad_token_id", checkpoint.pad_token_id(checkpoint.config.encoder_config))
+        return super()._checkpoint_preprocessor(checkpoint, **kwargs)

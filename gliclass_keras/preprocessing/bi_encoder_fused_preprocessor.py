@@ -1,13 +1,12 @@
 """`GLiClassBiEncoderFusedPreprocessor`: texts and labels to bi-encoder-fused inputs."""
 
 import functools
-import warnings
 
 from gliclass_keras.api_export import register
 from gliclass_keras.preprocessing import inputs as inputs_lib
-from gliclass_keras.preprocessing.bi_encoder_preprocessor import EncodedBiInput
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
-from gliclass_keras.preprocessing.preprocessor import fit_text
+from gliclass_keras.preprocessing.encoded_rows import EncodedBiInput
+from gliclass_keras.preprocessing.text_fitting import fit_text
 
 
 @register
@@ -39,11 +38,8 @@ class GLiClassBiEncoderFusedPreprocessor(GLiClassBiEncoderPreprocessor):
     raised. Labels longer than `max_length` label tokens are cut, as the
     reference cuts them.
 
-    Outputs: `token_ids` and `padding_mask` `(batch, length)`;
-    `label_token_ids` and `label_padding_mask`
-    `(batch, num_labels, label_length)`; `label_mask` `(batch, num_labels)`,
-    1 for each real label slot. Texts may have label lists of different
-    lengths.
+    Outputs: the five arrays of `GLiClassBiEncoderPreprocessor`, with
+    `token_ids` and `padding_mask` holding the fused sequences.
 
     Args:
         tokenizer: a `GLiClassTokenizer` for the texts; its vocabulary holds
@@ -67,24 +63,12 @@ class GLiClassBiEncoderFusedPreprocessor(GLiClassBiEncoderPreprocessor):
     ```
     """
 
+    config_args = GLiClassBiEncoderPreprocessor.config_args + ("prompt_first",)
+
     def __init__(
-        self,
-        tokenizer=None,
-        label_tokenizer=None,
-        max_length=1024,
-        prompt_first=False,
-        pad_token_id=0,
-        label_pad_token_id=0,
-        **kwargs,
+        self, tokenizer=None, label_tokenizer=None, max_length=1024, prompt_first=False, **kwargs
     ):
-        super().__init__(
-            tokenizer=tokenizer,
-            label_tokenizer=label_tokenizer,
-            max_length=max_length,
-            pad_token_id=pad_token_id,
-            label_pad_token_id=label_pad_token_id,
-            **kwargs,
-        )
+        super().__init__(tokenizer, label_tokenizer, max_length, **kwargs)
         if not isinstance(prompt_first, bool):
             raise TypeError(f"`prompt_first` must be a bool. Received: {prompt_first!r}")
         self.prompt_first = prompt_first
@@ -106,9 +90,9 @@ class GLiClassBiEncoderFusedPreprocessor(GLiClassBiEncoderPreprocessor):
             "`format_input(text, labels, prompt, examples)`."
         )
 
-    def _encode_checked(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
-        if self.tokenizer is None:
-            raise ValueError("This GLiClassBiEncoderFusedPreprocessor has no text tokenizer.")
+    def encode_rows(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
+        """One row per text: the fused sequence (text cut to fit, every `<<LABEL>>` kept)."""
+        self._require_tokenizer()
         label_ids = self._label_token_ids(per_text_labels)
         rows, truncated = [], []
         for i, (text, labels, prompt, examples) in enumerate(
@@ -139,16 +123,6 @@ class GLiClassBiEncoderFusedPreprocessor(GLiClassBiEncoderPreprocessor):
                     cut,
                 )
             )
-        if warn and truncated:
-            warnings.warn(
-                f"{len(truncated)} text(s) (indices {truncated[:10]}) were longer than "
-                f"max_length={self.max_length} tokens with their labels; the end of "
-                "each text was cut and every label kept.",
-                stacklevel=3,
-            )
+        if warn:
+            self._warn_cut(truncated, kept="label")
         return rows
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"prompt_first": self.prompt_first})
-        return config

@@ -1,30 +1,17 @@
 """`GLiClassBiEncoderPreprocessor`: texts and labels to bi-encoder inputs."""
 
-import dataclasses
 import warnings
 
-import keras
 import numpy as np
 import tokenizers
 
 from gliclass_keras.api_export import register
-from gliclass_keras.preprocessing import inputs as inputs_lib
-from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
-
-
-@dataclasses.dataclass
-class EncodedBiInput:
-    """One bi-encoder row: a text's token ids and those of each of its labels."""
-
-    token_ids: list
-    text_index: int
-    label_indices: list
-    label_token_ids: list
-    truncated_characters: int = 0
+from gliclass_keras.preprocessing.base import GLiClassPreprocessorBase
+from gliclass_keras.preprocessing.encoded_rows import EncodedBiInput
 
 
 @register
-class GLiClassBiEncoderPreprocessor(keras.layers.Layer):
+class GLiClassBiEncoderPreprocessor(GLiClassPreprocessorBase):
     """Turns texts and candidate labels into GLiClass bi-encoder inputs.
 
     As the reference `BiEncoderZeroShotClassificationPipeline`: each text
@@ -58,6 +45,18 @@ class GLiClassBiEncoderPreprocessor(keras.layers.Layer):
     ```
     """
 
+    tokenizer_args = ("tokenizer", "label_tokenizer")
+    config_args = ("max_length", "pad_token_id", "label_pad_token_id")
+    min_max_length = 2
+    # Rank of each model input, for `tf.data` signatures (GLiClassDataset).
+    input_ranks = {
+        "token_ids": 2,
+        "padding_mask": 2,
+        "label_token_ids": 3,
+        "label_padding_mask": 3,
+        "label_mask": 2,
+    }
+
     def __init__(
         self,
         tokenizer=None,
@@ -67,22 +66,11 @@ class GLiClassBiEncoderPreprocessor(keras.layers.Layer):
         label_pad_token_id=0,
         **kwargs,
     ):
-        kwargs.setdefault("trainable", False)
-        super().__init__(**kwargs)
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f"`max_length` must be an int >= 2. Received: {max_length!r}")
-        for name, value in (("tokenizer", tokenizer), ("label_tokenizer", label_tokenizer)):
-            if value is not None and not isinstance(value, GLiClassTokenizer):
-                raise TypeError(
-                    f"`{name}` must be a GLiClassTokenizer. Received: {type(value).__name__}"
-                )
-        self.tokenizer = tokenizer
-        self.label_tokenizer = label_tokenizer
-        self.max_length = max_length
-        self.pad_token_id = int(pad_token_id)
+        super().__init__(max_length=max_length, pad_token_id=pad_token_id, **kwargs)
+        self.tokenizer = self._checked_tokenizer("tokenizer", tokenizer)
+        self.label_tokenizer = self._checked_tokenizer("label_tokenizer", label_tokenizer)
         self.label_pad_token_id = int(label_pad_token_id)
         self._truncating = {}
-        self.built = True  # no weights (see GLiClassPreprocessor)
 
     # ------------------------------------------------------------- encoding
     def _truncating_backend(self, which):
@@ -109,7 +97,8 @@ class GLiClassBiEncoderPreprocessor(keras.layers.Layer):
         unique = sorted({label for labels in per_text_labels for label in labels})
         return dict(zip(unique, (e.ids for e in label_backend.encode_batch(unique))))
 
-    def _encode_checked(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
+    def encode_rows(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
+        """One row per text: its token ids and each of its labels' (cut at `max_length`)."""
         text_backend = self._truncating_backend("text")
         strings = [self.format_text(text, prompt) for text, prompt in zip(texts, prompts)]
         encodings = text_backend.encode_batch(strings)
@@ -130,12 +119,8 @@ class GLiClassBiEncoderPreprocessor(keras.layers.Layer):
                     cut,
                 )
             )
-        if warn and truncated:
-            warnings.warn(
-                f"{len(truncated)} text(s) (indices {truncated[:10]}) were longer than "
-                f"max_length={self.max_length} tokens; their ends were cut.",
-                stacklevel=3,
-            )
+        if warn:
+            self._warn_cut(truncated)
         if warn and any(per_text_examples):
             warnings.warn(
                 "Bi-encoder models do not use few-shot examples (neither does the "
@@ -144,87 +129,43 @@ class GLiClassBiEncoderPreprocessor(keras.layers.Layer):
             )
         return rows
 
-    def encode(self, texts, labels, prompt=None, examples=None, warn=True):
-        """Encode texts and their labels into a list of `EncodedBiInput` rows (one per text)."""
-        texts = inputs_lib.normalize_texts(texts)
-        per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
-        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
-        per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
-        return self._encode_checked(texts, per_text_labels, prompts, per_text_examples, warn)
-
     # ------------------------------------------------------------- batching
-    def collate(self, rows, sequence_length=None, num_labels=None, label_length=None):
+    def collate_labels(self, label_token_ids, num_labels, label_length=None, static_shapes=False):
+        """`(ids, mask)` of shape `(len(label_token_ids), num_labels, label_length)`.
+
+        `label_token_ids[r]` lists row `r`'s labels' token ids; slots past a
+        row's labels stay padding.
+        """
+        flat = [ids for row in label_token_ids for ids in row]
+        ids, mask = self.pad_rows(
+            flat, self.label_pad_token_id, label_length, static_shapes, "label_length"
+        )
+        length = ids.shape[1]
+        batch = len(label_token_ids)
+        out_ids = np.full((batch, num_labels, length), self.label_pad_token_id, dtype="int32")
+        out_mask = np.zeros((batch, num_labels, length), dtype="int32")
+        start = 0
+        for r, row in enumerate(label_token_ids):
+            out_ids[r, : len(row)] = ids[start : start + len(row)]
+            out_mask[r, : len(row)] = mask[start : start + len(row)]
+            start += len(row)
+        return out_ids, out_mask
+
+    def collate(
+        self, rows, num_labels=None, static_shapes=False, sequence_length=None, label_length=None
+    ):
         """Pad rows into the model's five input arrays."""
-        longest = max(len(row.token_ids) for row in rows)
-        if sequence_length is None:
-            sequence_length = longest
-        elif sequence_length < longest:
-            raise ValueError(f"`sequence_length`={sequence_length} is shorter than a row ({longest}).")
-        longest_label = max(
-            [len(ids) for row in rows for ids in row.label_token_ids] or [1]
+        token_ids, padding_mask = self.pad_rows(
+            [row.token_ids for row in rows], self.pad_token_id, sequence_length, static_shapes
         )
-        if label_length is None:
-            label_length = longest_label
-        elif label_length < longest_label:
-            raise ValueError(f"`label_length`={label_length} is shorter than a label ({longest_label}).")
-        most_labels = max(len(row.label_indices) for row in rows)
-        num_labels = most_labels if num_labels is None else max(num_labels, most_labels)
-        batch = len(rows)
-        token_ids = np.full((batch, sequence_length), self.pad_token_id, dtype="int32")
-        padding_mask = np.zeros((batch, sequence_length), dtype="int32")
-        label_token_ids = np.full(
-            (batch, num_labels, label_length), self.label_pad_token_id, dtype="int32"
+        num_labels = self.label_slots(rows, num_labels, static_shapes)
+        label_token_ids, label_padding_mask = self.collate_labels(
+            [row.label_token_ids for row in rows], num_labels, label_length, static_shapes
         )
-        label_padding_mask = np.zeros((batch, num_labels, label_length), dtype="int32")
-        label_mask = np.zeros((batch, num_labels), dtype="int32")
-        for r, row in enumerate(rows):
-            token_ids[r, : len(row.token_ids)] = row.token_ids
-            padding_mask[r, : len(row.token_ids)] = 1
-            label_mask[r, : len(row.label_indices)] = 1
-            for k, ids in enumerate(row.label_token_ids):
-                label_token_ids[r, k, : len(ids)] = ids
-                label_padding_mask[r, k, : len(ids)] = 1
         return {
             "token_ids": token_ids,
             "padding_mask": padding_mask,
             "label_token_ids": label_token_ids,
             "label_padding_mask": label_padding_mask,
-            "label_mask": label_mask,
+            "label_mask": self.label_mask(rows, num_labels),
         }
-
-    # Rank of each model input, for `tf.data` signatures (GLiClassDataset).
-    input_ranks = {
-        "token_ids": 2,
-        "padding_mask": 2,
-        "label_token_ids": 3,
-        "label_padding_mask": 3,
-        "label_mask": 2,
-    }
-
-    def call(self, texts, labels, prompt=None, examples=None):
-        return self.collate(self.encode(texts, labels, prompt=prompt, examples=examples))
-
-    def __call__(self, texts, labels, prompt=None, examples=None):
-        # Plain Python: no Keras tensor conversion of string inputs.
-        return self.call(texts, labels, prompt=prompt, examples=examples)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-                "label_tokenizer": keras.saving.serialize_keras_object(self.label_tokenizer),
-                "max_length": self.max_length,
-                "pad_token_id": self.pad_token_id,
-                "label_pad_token_id": self.label_pad_token_id,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("tokenizer", "label_tokenizer"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)

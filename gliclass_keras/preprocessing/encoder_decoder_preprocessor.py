@@ -1,31 +1,15 @@
 """`GLiClassEncoderDecoderPreprocessor`: texts and labels to encoder-decoder inputs."""
 
-import dataclasses
-import warnings
-
-import keras
-import numpy as np
-
 from gliclass_keras.api_export import register
 from gliclass_keras.preprocessing import inputs as inputs_lib
-from gliclass_keras.preprocessing.preprocessor import chunk_labels
-from gliclass_keras.preprocessing.preprocessor import fit_text
-from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
-
-
-@dataclasses.dataclass
-class EncodedEncoderDecoderInput:
-    """One encoder-decoder row: a text's token ids and its class prompt's."""
-
-    token_ids: list
-    text_index: int
-    label_indices: list
-    class_token_ids: list
-    truncated_characters: int = 0
+from gliclass_keras.preprocessing.base import GLiClassPreprocessorBase
+from gliclass_keras.preprocessing.encoded_rows import EncodedEncoderDecoderInput
+from gliclass_keras.preprocessing.text_fitting import chunk_labels
+from gliclass_keras.preprocessing.text_fitting import fit_text
 
 
 @register
-class GLiClassEncoderDecoderPreprocessor(keras.layers.Layer):
+class GLiClassEncoderDecoderPreprocessor(GLiClassPreprocessorBase):
     """Turns texts and candidate labels into GLiClass encoder-decoder inputs.
 
     As the reference's `EncoderDecoderZeroShotClassificationPipeline`, each
@@ -84,20 +68,8 @@ class GLiClassEncoderDecoderPreprocessor(keras.layers.Layer):
     }
 
     def __init__(self, tokenizer=None, max_length=1024, pad_token_id=0, **kwargs):
-        kwargs.setdefault("trainable", False)
-        super().__init__(**kwargs)
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 4:
-            raise ValueError(f"`max_length` must be an int >= 4. Received: {max_length!r}")
-        if tokenizer is not None and not isinstance(tokenizer, GLiClassTokenizer):
-            raise TypeError(
-                f"`tokenizer` must be a GLiClassTokenizer. Received: {type(tokenizer).__name__}"
-            )
-        if isinstance(pad_token_id, bool) or not isinstance(pad_token_id, (int, np.integer)):
-            raise TypeError(f"`pad_token_id` must be an int. Received: {pad_token_id!r}")
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.pad_token_id = int(pad_token_id)
-        self.built = True  # no weights (see GLiClassPreprocessor)
+        super().__init__(max_length=max_length, pad_token_id=pad_token_id, **kwargs)
+        self.tokenizer = self._checked_tokenizer("tokenizer", tokenizer)
 
     # ----------------------------------------------------------- formatting
     def format_text(self, text, examples=None):
@@ -141,9 +113,9 @@ class GLiClassEncoderDecoderPreprocessor(keras.layers.Layer):
         strings = [self.format_class_prompt([labels[i] for i in c], prompt) for c in chunks]
         return list(zip(chunks, self.tokenizer.encode(strings)))
 
-    def _encode_checked(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
-        if self.tokenizer is None:
-            raise ValueError("This GLiClassEncoderDecoderPreprocessor has no tokenizer.")
+    def encode_rows(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
+        """One row per text (or per label chunk): the text side and the class side."""
+        self._require_tokenizer()
         rows, truncated, chunked = [], [], []
         class_cache = {}
         for i, text in enumerate(texts):
@@ -163,97 +135,31 @@ class GLiClassEncoderDecoderPreprocessor(keras.layers.Layer):
                         list(ids), i, list(label_indices), list(class_ids), cut
                     )
                 )
-        if warn and truncated:
-            warnings.warn(
-                f"{len(truncated)} text(s) (indices {truncated[:10]}) were longer than "
-                f"max_length={self.max_length} tokens with their examples; the end of "
-                "each text was cut and every example kept.",
-                stacklevel=3,
-            )
-        if warn and chunked:
-            warnings.warn(
-                f"The labels of {len(chunked)} text(s) (index, chunks: {chunked[:10]}) do "
-                f"not fit in max_length={self.max_length} tokens; they are scored in chunks.",
-                stacklevel=3,
-            )
+        if warn:
+            self._warn_cut(truncated, kept="example")
+            self._warn_chunked(chunked)
         return rows
 
-    def encode(self, texts, labels, prompt=None, examples=None, warn=True):
-        """Encode texts and their labels into `EncodedEncoderDecoderInput` rows.
-
-        Most texts give one row; a text whose labels do not fit in
-        `max_length` gives one row per label chunk.
-        """
-        texts = inputs_lib.normalize_texts(texts)
-        per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
-        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
-        per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
-        return self._encode_checked(texts, per_text_labels, prompts, per_text_examples, warn)
-
     # ------------------------------------------------------------- batching
-    def collate(self, rows, sequence_length=None, num_labels=None, class_length=None):
+    def collate(
+        self, rows, num_labels=None, static_shapes=False, sequence_length=None, class_length=None
+    ):
         """Pad rows into the model's five input arrays."""
-
-        def padded(sequences, length, name):
-            longest = max(len(ids) for ids in sequences)
-            if length is None:
-                length = longest
-            elif length < longest:
-                raise ValueError(f"`{name}`={length} is shorter than a row ({longest}).")
-            ids = np.full((len(sequences), length), self.pad_token_id, dtype="int32")
-            mask = np.zeros((len(sequences), length), dtype="int32")
-            for r, row_ids in enumerate(sequences):
-                ids[r, : len(row_ids)] = row_ids
-                mask[r, : len(row_ids)] = 1
-            return ids, mask
-
-        token_ids, padding_mask = padded(
-            [row.token_ids for row in rows], sequence_length, "sequence_length"
+        token_ids, padding_mask = self.pad_rows(
+            [row.token_ids for row in rows], self.pad_token_id, sequence_length, static_shapes
         )
-        class_token_ids, class_padding_mask = padded(
-            [row.class_token_ids for row in rows], class_length, "class_length"
+        class_token_ids, class_padding_mask = self.pad_rows(
+            [row.class_token_ids for row in rows],
+            self.pad_token_id,
+            class_length,
+            static_shapes,
+            "class_length",
         )
-        most_labels = max(len(row.label_indices) for row in rows)
-        num_labels = most_labels if num_labels is None else max(num_labels, most_labels)
-        label_mask = np.zeros((len(rows), num_labels), dtype="int32")
-        for r, row in enumerate(rows):
-            label_mask[r, : len(row.label_indices)] = 1
+        num_labels = self.label_slots(rows, num_labels, static_shapes)
         return {
             "token_ids": token_ids,
             "padding_mask": padding_mask,
             "class_token_ids": class_token_ids,
             "class_padding_mask": class_padding_mask,
-            "label_mask": label_mask,
+            "label_mask": self.label_mask(rows, num_labels),
         }
-
-    def call(self, texts, labels, prompt=None, examples=None):
-        rows = self.encode(texts, labels, prompt=prompt, examples=examples)
-        if len(rows) != len(set(row.text_index for row in rows)):
-            raise ValueError(
-                "Some texts need their labels scored in several chunks (they do not fit "
-                f"in max_length={self.max_length}); use `classify`, which merges "
-                "chunks, or raise `max_length`."
-            )
-        return self.collate(rows)
-
-    def __call__(self, texts, labels, prompt=None, examples=None):
-        # Plain Python: no Keras tensor conversion of string inputs.
-        return self.call(texts, labels, prompt=prompt, examples=examples)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-                "max_length": self.max_length,
-                "pad_token_id": self.pad_token_id,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("tokenizer"), dict):
-            config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
-        return cls(**config)

@@ -72,21 +72,17 @@ BACKBONE_ACTIVATIONS = {
 }
 
 
+def _lookup(table, name, what):
+    if name not in table:
+        raise ValueError(f"Invalid {what}: {name!r}. Expected one of {sorted(table)}.")
+    return table[name]
+
+
 def get_hf_activation(name):
     """The `keras.ops` function of a Hugging Face activation name."""
-    if name not in HF_ACTIVATIONS:
-        raise ValueError(
-            f"Invalid `activation`: {name!r}. Expected one of the Hugging Face "
-            f"activation names {sorted(HF_ACTIVATIONS)}."
-        )
-    return HF_ACTIVATIONS[name]
+    return _lookup(HF_ACTIVATIONS, name, "`activation` (a Hugging Face activation name)")
 
 
 def get_backbone_activation(name):
     """The serializable Keras activation of a backbone's `hidden_act`."""
-    if name not in BACKBONE_ACTIVATIONS:
-        raise ValueError(
-            f"Unsupported feed-forward activation {name!r}. Expected one of "
-            f"{sorted(BACKBONE_ACTIVATIONS)}."
-        )
-    return BACKBONE_ACTIVATIONS[name]
+    return _lookup(BACKBONE_ACTIVATIONS, name, "feed-forward activation `hidden_act`")

@@ -45,3 +45,13 @@ def padded_labels(num_labels, static_shapes=None):
     if static_shapes is None:
         static_shapes = uses_static_shapes()
     return bucket_labels(num_labels) if static_shapes else num_labels
+
+
+def inference_jit_compile(backend=None):
+    """Whether GLiClass models turn XLA on for predict/evaluate by default.
+
+    TensorFlow only: Keras leaves XLA off on CPU-only machines, but for these
+    models it is faster there too (measured in benchmarks/inference.py).
+    JAX always compiles; torch runs eagerly.
+    """
+    return (backend or keras.backend.backend()) == "tensorflow"

@@ -17,6 +17,8 @@ from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
+from gliclass_keras.utils.files import load_json
+from gliclass_keras.utils.files import read_file
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -112,10 +114,14 @@ def apply_config_overrides(config, config_overrides):
 def read_checkpoint(path, config_overrides=None):
     """The `ReferenceCheckpoint` of a reference checkpoint directory."""
     path = _check_directory(path)
-    config = GLiClassConfig.from_json_file(os.path.join(path, CONFIG_FILE))
+    config = GLiClassConfig.from_dict(
+        read_file(os.path.join(path, CONFIG_FILE), load_json, "a JSON config")
+    )
     config = apply_config_overrides(config, config_overrides)
-    tensors = load_file(os.path.join(path, WEIGHTS_FILE))
-    tokenizer = GLiClassTokenizer.from_file(os.path.join(path, TOKENIZER_FILE))
+    tensors = read_file(os.path.join(path, WEIGHTS_FILE), load_file, "safetensors weights")
+    tokenizer = read_file(
+        os.path.join(path, TOKENIZER_FILE), GLiClassTokenizer.from_file, "a tokenizers tokenizer.json"
+    )
     return ReferenceCheckpoint(path, config, tensors, tokenizer)
 
 
@@ -169,7 +175,7 @@ def resolve_label_tokenizer(path, config, label_tokenizer=None):
                 "`label_tokenizer` must be a GLiClassTokenizer or a path. "
                 f"Received: {type(label_tokenizer).__name__}"
             )
-        return GLiClassTokenizer.from_file(label_tokenizer)
+        return _read_tokenizer(label_tokenizer)
     name = config.label_model_name
     candidates = []
     if name:
@@ -178,7 +184,7 @@ def resolve_label_tokenizer(path, config, label_tokenizer=None):
         if os.path.isfile(os.path.join(candidate, "tokenizer.json")) or (
             os.path.isfile(candidate) and candidate.endswith(".json")
         ):
-            return GLiClassTokenizer.from_file(candidate)
+            return _read_tokenizer(candidate)
     raise ValueError(
         f"Cannot find the label tokenizer of the bi-encoder checkpoint {path!r}: "
         f"config.json's label_model_name={name!r} is not a local directory with a "
@@ -186,6 +192,14 @@ def resolve_label_tokenizer(path, config, label_tokenizer=None):
         "gliclass-keras never downloads. Pass `label_tokenizer=` (a directory, a "
         "tokenizer.json path or a GLiClassTokenizer)."
     )
+
+
+def _read_tokenizer(path):
+    """A label `GLiClassTokenizer` from a `tokenizer.json` or the directory holding one."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, TOKENIZER_FILE)
+    return read_file(path, GLiClassTokenizer.from_file, "a label tokenizer.json")
 
 
 def check_special_tokens(config, tokenizer):

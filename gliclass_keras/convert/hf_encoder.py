@@ -9,7 +9,6 @@ them. The model classes build themselves from what `read_encoder` returns
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -20,6 +19,8 @@ from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
 from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
 from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
+from gliclass_keras.utils.files import load_json
+from gliclass_keras.utils.files import read_file
 
 GLICLASS_TOKENS = (inputs_lib.CLASS_TOKEN, inputs_lib.TEXT_TOKEN, inputs_lib.EXAMPLE_TOKEN)
 _WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
@@ -84,10 +85,11 @@ def read_encoder(path, add_gliclass_tokens):
         raise ValueError(
             f"`path` {path!r} is not a Hugging Face encoder directory: missing {missing}."
         )
-    with open(files["config.json"], encoding="utf-8") as f:
-        encoder_config = json.load(f)
-    tokenizer = tokenizers.Tokenizer.from_file(files["tokenizer.json"])
-    tensors = load_file(files["model.safetensors"])
+    encoder_config = read_file(files["config.json"], load_json, "a JSON config")
+    tokenizer = read_file(
+        files["tokenizer.json"], tokenizers.Tokenizer.from_file, "a tokenizers tokenizer.json"
+    )
+    tensors = read_file(files["model.safetensors"], load_file, "safetensors weights")
     prefix = _weights_prefix(tensors, path)
     if not add_gliclass_tokens:
         return HFEncoder(path, encoder_config, tensors, prefix, GLiClassTokenizer(tokenizer.to_str()))

@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from gliclass_keras.utils.files import read_file
+
 
 class LabelEmbeddings:
     """A bi-encoder's label vectors, computed once and reused for any number of texts.
@@ -59,5 +61,9 @@ class LabelEmbeddings:
     @classmethod
     def load(cls, path):
         """Read embeddings written by `save`."""
-        with np.load(os.fspath(path)) as data:
-            return cls([str(x) for x in data["labels"]], data["vectors"])
+        def read(file):
+            with np.load(file) as data:
+                return [str(x) for x in data["labels"]], np.asarray(data["vectors"])
+
+        labels, vectors = read_file(path, read, "label embeddings (.npz from `save`)")
+        return cls(labels, vectors)

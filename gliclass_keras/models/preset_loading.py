@@ -8,10 +8,12 @@ among the registered GLiClass classes (`GLiClassClassifier.class_for_architectur
 
 import os
 import re
+import zipfile
 
 import numpy as np
 
 from gliclass_keras import presets
+from gliclass_keras.utils.files import CorruptFileError
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HEAD_PROJECTORS = ("text_projector", "biencoder_projector", "classes_projector")
@@ -123,6 +125,11 @@ def load_preset(preset, cls, **kwargs):
     if os.path.isdir(preset):
         return cls.from_pretrained(preset, **kwargs)
     if os.path.isfile(preset) and preset.endswith(".keras"):
+        if not zipfile.is_zipfile(preset):
+            raise CorruptFileError(
+                f"Cannot read {preset!r} ({os.path.getsize(preset)} bytes) as a Keras model "
+                "archive: it is not a zip file (truncated or corrupt?)."
+            )
         return keras.saving.load_model(preset)
     if _HF_ID.match(preset) and not os.path.exists(preset):
         return cls.from_pretrained(download(preset), **kwargs)

@@ -37,6 +37,21 @@ def _build_parser():
     )
     classify.add_argument("--batch-size", type=int, default=8)
     classify.add_argument("--prompt", default=None, help="optional task description")
+    classify.add_argument(
+        "--long-text",
+        choices=("truncate", "windows"),
+        default="truncate",
+        help="texts longer than the model's max_length: cut their end (default) or score "
+        "overlapping windows and aggregate per label",
+    )
+    classify.add_argument("--window-size", type=int, default=None, help="tokens per window")
+    classify.add_argument(
+        "--window-overlap", type=int, default=None, help="tokens shared by consecutive windows"
+    )
+    classify.add_argument(
+        "--window-aggregation", choices=("max", "mean"), default="max",
+        help="how a label's window logits are combined (default max)",
+    )
     classify.add_argument("texts", nargs="*", help="texts (default: one per line on stdin)")
     return parser
 
@@ -66,6 +81,10 @@ def main(argv=None):
             classification_type="single-label" if args.single_label else "multi-label",
             batch_size=args.batch_size,
             prompt=args.prompt,
+            long_text=args.long_text,
+            window_size=args.window_size,
+            window_overlap=args.window_overlap,
+            window_aggregation=args.window_aggregation,
         )
     except (ValueError, TypeError, FileNotFoundError, ConnectionError) as error:
         print(f"gliclass-keras: {error}", file=sys.stderr)

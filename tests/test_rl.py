@@ -241,7 +241,7 @@ def test_rl_fit_with_value_and_reference_models_then_reload(tmp_path):
     restored = keras.saving.load_model(path)
     np.testing.assert_allclose(restored.predict(TOY, verbose=0), model.predict(TOY, verbose=0), atol=1e-6)
     assert restored.training_config == model.training_config
-    saved_rewards = restored._training_state.rl_settings["reward_components"]
+    saved_rewards = restored._state.rl_settings["reward_components"]
     assert [name for name, _ in saved_rewards] == ["f1", "brevity"] and saved_rewards[1][1] is brevity_reward
     # the reference model is not saved with the policy: fit() says so
     with pytest.raises(ValueError, match="reference_model"):

@@ -49,7 +49,7 @@ def _load(spec):
 def main(argv=None):
     args = _parser().parse_args(argv)
     from gliclass_keras.evaluate.evaluation_sets import BUILTIN_SETS, installed_builtin_sets, load_evaluation_set
-    from gliclass_keras.evaluate.zero_shot import evaluate_zero_shot, format_table
+    from gliclass_keras.evaluate.zero_shot import evaluate_zero_shot, format_calibration_table, format_table
 
     label_map = args.label_map
     if label_map is not None and label_map.lstrip().startswith("{"):
@@ -80,6 +80,10 @@ def main(argv=None):
                   f"{len(evaluation_set.labels)} labels)", file=sys.stderr)
             results[spec].append(evaluate_zero_shot(model, evaluation_set, batch_size=args.batch_size))
     print(format_table(results))
+    calibration_table = format_calibration_table(results)
+    if calibration_table:
+        print("\nCalibration of the multi-label scores (every text x label pair; lower is better):\n")
+        print(calibration_table)
     if args.output_json:
         with open(args.output_json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)

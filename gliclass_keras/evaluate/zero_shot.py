@@ -48,23 +48,69 @@ def top_label_metrics(scores, evaluation_set):
     }
 
 
+def calibration_metrics(logits, evaluation_set, calibration=None, bins=10):
+    """ECE and Brier score of a GLiClass model's multi-label scores on a single-label set.
+
+    Every (text, label) pair is one multi-label prediction: its score is
+    `sigmoid` of the (calibrated) logit, its target 1 for the text's true
+    label and 0 for the others.
+    """
+    from gliclass_keras.models import calibration as calibration_lib
+
+    index = {label: i for i, label in enumerate(evaluation_set.labels)}
+    targets = np.zeros(np.shape(logits))
+    targets[np.arange(len(targets)), [index[t] for t in evaluation_set.truths]] = 1.0
+    probabilities = calibration_lib.probabilities(logits, calibration)
+    return {
+        "ece": calibration_lib.expected_calibration_error(probabilities, targets, bins),
+        "brier": calibration_lib.brier_score(probabilities, targets),
+    }
+
+
 def evaluate_zero_shot(model, evaluation_set, batch_size=16, verbose=1):
     """Macro-F1 and accuracy of `model` on one `EvaluationSet`.
 
     Returns a dict: `name`, `examples`, `labels`, `macro_f1`, `accuracy`,
-    `seconds`.
+    `seconds`, and for GLiClass models `ece` and `brier` of the multi-label
+    scores (`calibration_metrics`; `None` for baselines without
+    probabilities).
     """
     progress = keras.utils.Progbar(len(evaluation_set.texts)) if verbose else None
     start = time.perf_counter()
     scores = score_matrix(model, evaluation_set.texts, evaluation_set.labels, batch_size, progress)
     seconds = time.perf_counter() - start
+    calibration = {"ece": None, "brier": None}
+    if hasattr(model, "predict_logits"):
+        calibration = calibration_metrics(scores, evaluation_set, getattr(model, "calibration", None))
     return {
         "name": evaluation_set.name,
         "examples": len(evaluation_set.truths),
         "labels": len(evaluation_set.labels),
         **top_label_metrics(scores, evaluation_set),
+        **calibration,
         "seconds": seconds,
     }
+
+
+def format_calibration_table(results_by_model):
+    """A Markdown table: one row per set, ECE / Brier of each GLiClass model's multi-label scores."""
+    models = [m for m, rs in results_by_model.items() if any(r.get("ece") is not None for r in rs)]
+    if not models:
+        return ""
+    sets = list(dict.fromkeys(r["name"] for m in models for r in results_by_model[m]))
+    lookup = {(m, r["name"]): r for m in models for r in results_by_model[m]}
+    lines = [
+        "| set | " + " | ".join(f"{m} ECE / Brier" for m in models) + " |",
+        "|---|" + "---:|" * len(models),
+    ]
+    for name in sets:
+        cells = [
+            f"{lookup[(m, name)]['ece']:.3f} / {lookup[(m, name)]['brier']:.3f}"
+            if (m, name) in lookup else "n/a"
+            for m in models
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def format_table(results_by_model):

@@ -26,6 +26,7 @@ from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.data import records as records_lib
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.layers.logit_scale import l2_normalize
+from gliclass_keras.models import calibration as calibration_lib
 from gliclass_keras.models import preset_loading
 from gliclass_keras.models import training as training_lib
 from gliclass_keras.models import zero_shot
@@ -53,10 +54,11 @@ def _architecture_of(config):
     raise TypeError(f"`config` must be a GLiClassConfig or a dict. Received: {type(config).__name__}")
 
 
-class _TrainingState:
-    """What `compile` decided, kept off Keras' attribute tracking."""
+class _ModelState:
+    """What `compile` and `calibrate` decided, kept off Keras' attribute tracking."""
 
     def __init__(self):
+        self.calibration = None
         self.training_config = None
         self.label_metrics = ()
         self.rl_settings = None
@@ -183,7 +185,7 @@ class GLiClassClassifier(keras.Model):
     def _finish_init(self, config):
         """Store the config once the functional graph is built."""
         self.config = config
-        self._training_state = _TrainingState()
+        self._state = _ModelState()
         self._initialized = True
         # Keras turns XLA off on CPU-only machines by default; for these
         # models it is faster on CPU too (benchmarks/inference.py).
@@ -382,6 +384,7 @@ class GLiClassClassifier(keras.Model):
             if self.preprocessor is not None
             else None
         )
+        config["calibration"] = self.calibration
         return config
 
     @classmethod
@@ -400,7 +403,10 @@ class GLiClassClassifier(keras.Model):
                     config[arg] = keras.saving.deserialize_keras_object(config[arg])
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
+        calibration = config.pop("calibration", None)  # absent from older files
+        model = cls(**config)
+        model.calibration = calibration
+        return model
 
     # ============================================================ zero-shot
     def classify(
@@ -620,9 +626,81 @@ class GLiClassClassifier(keras.Model):
         cutoffs = inputs_lib.normalize_thresholds(threshold, len(texts))
         all_scores = []
         for logits, label_list, kind in zip(self._logits(*checked), per_text_labels, kinds):
-            probs = zero_shot.scores_from_logits(logits, kind)
+            probs = zero_shot.scores_from_logits(
+                calibration_lib.calibrated_logits(logits, self.calibration, kind), kind
+            )
             all_scores.append({name: float(p) for name, p in zip(label_list, probs)})
         return all_scores, kinds, cutoffs
+
+    # ========================================================== calibration
+    @property
+    def calibration(self):
+        """`{"temperature", "bias"}` applied to the logits of every score, or None.
+
+        Set by `calibrate`; can be set by hand (or to None) too. Saved in
+        `.keras` files.
+        """
+        return self._state.calibration
+
+    @calibration.setter
+    def calibration(self, value):
+        self._state.calibration = calibration_lib.check_calibration(value)
+
+    def calibrate(self, data, batch_size=8, bins=10):
+        """Fit a temperature and a bias (Platt scaling) to labelled records.
+
+        Multi-label scores become `sigmoid(logit / temperature + bias)` and
+        single-label ones `softmax(logit / temperature)`, in `classify` and
+        `predict_scores` (and in `.keras` files); `predict_logits` keeps the
+        raw logits. The parameters minimise the binary cross-entropy of every
+        (record, candidate label) pair: `true_labels` are 1, the record's
+        other `all_labels` 0. Calibrate on data like the texts and label sets
+        you will classify, and not on the data you evaluate on.
+
+        Args:
+            data: training records (anything `fit` takes: a list of
+                `{"text", "all_labels", "true_labels"}` dicts, a
+                `datasets.Dataset`, a `.json`/`.jsonl` path).
+            batch_size: int >= 1, texts per forward pass.
+            bins: number of bins of the reported calibration error.
+
+        Returns:
+            A dict: `temperature`, `bias`, `pairs` (the (text, label) pairs
+            fitted on), and `nll`, `ece`, `brier` `_before` and `_after`.
+
+        Example:
+
+        ```python
+        report = model.calibrate(held_out_records)
+        model.classify(texts, labels, threshold=0.5)  # 0.5 now means even odds
+        model.save("calibrated.keras")
+        ```
+        """
+        logits, targets = self._record_logits_and_targets(data, batch_size)
+        fitted = calibration_lib.fit_platt(logits, targets)
+        report = {**fitted, "pairs": int(len(logits))}
+        for name, calibration in (("before", None), ("after", fitted)):
+            probabilities = calibration_lib.probabilities(logits, calibration)
+            report[f"nll_{name}"] = calibration_lib.binary_nll(logits, targets, calibration)
+            report[f"ece_{name}"] = calibration_lib.expected_calibration_error(
+                probabilities, targets, bins
+            )
+            report[f"brier_{name}"] = calibration_lib.brier_score(probabilities, targets)
+        self.calibration = fitted
+        return report
+
+    def _record_logits_and_targets(self, data, batch_size):
+        """Flat logits and 0/1 targets of every (record, candidate label) pair."""
+        records = records_lib.load_records(data)
+        logits = self.predict(records, batch_size=batch_size, verbose=0)
+        flat_logits, flat_targets = [], []
+        for index, record in enumerate(records):
+            _, labels, targets, _, _ = records_lib.check_record(
+                record, index, "multi_label_classification"
+            )
+            flat_logits.append(logits[index, : len(labels)])
+            flat_targets.append(np.asarray(targets, dtype="float64"))
+        return np.concatenate(flat_logits), np.concatenate(flat_targets)
 
     # ============================================================= training
     def compile(
@@ -676,7 +754,7 @@ class GLiClassClassifier(keras.Model):
                 model and an optional frozen reference model.
             **kwargs: passed to `keras.Model.compile`.
         """
-        state = self._training_state
+        state = self._state
         training_config = training_lib.resolve_training_config(
             training_config, state.training_config
         )
@@ -722,10 +800,10 @@ class GLiClassClassifier(keras.Model):
     @property
     def training_config(self):
         """The `TrainingConfig` (or `RLConfig`) of the last `compile`, or None."""
-        return self._training_state.training_config
+        return self._state.training_config
 
     def make_train_function(self, force=False):
-        if self._training_state.xla_training or not self.jit_compile:
+        if self._state.xla_training or not self.jit_compile:
             return super().make_train_function(force=force)
         # The train step without XLA (see `compile`); predict keeps it.
         self._jit_compile = False
@@ -738,7 +816,7 @@ class GLiClassClassifier(keras.Model):
         config = super().get_compile_config()
         if not config:
             return config
-        state = self._training_state
+        state = self._state
         if state.label_metrics:
             metrics = list(config.get("metrics") or [])
             metrics += [keras.saving.serialize_keras_object(m) for m in state.label_metrics]
@@ -769,7 +847,7 @@ class GLiClassClassifier(keras.Model):
             )
         # Value and reference models are not saved: an RL model is restored
         # without them, and fit() asks for them if its config needs them.
-        state = self._training_state
+        state = self._state
         state.restoring_compile = True
         try:
             self.compile(training_config=training_config, **rl_kwargs, **config)
@@ -781,7 +859,7 @@ class GLiClassClassifier(keras.Model):
 
     @property
     def metrics(self):
-        return super().metrics + list(self._training_state.label_metrics)
+        return super().metrics + list(self._state.label_metrics)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         targets, _ = training_lib.split_targets(y)
@@ -791,7 +869,7 @@ class GLiClassClassifier(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         targets, label_ids = training_lib.split_targets(y)
-        for metric in self._training_state.label_metrics:
+        for metric in self._state.label_metrics:
             metric.update_state(targets, y_pred, sample_weight=sample_weight, label_ids=label_ids)
         return super().compute_metrics(x, targets, y_pred, sample_weight)
 
@@ -803,7 +881,7 @@ class GLiClassClassifier(keras.Model):
         cache come from the compiled `TrainingConfig`; `**kwargs` go to
         `GLiClassDataset` (e.g. `streaming=True`).
         """
-        training_config = self._training_state.training_config or TrainingConfig()
+        training_config = self._state.training_config or TrainingConfig()
         kwargs.setdefault("shuffle", training)
         kwargs.setdefault("shuffle_labels", training)
         kwargs.setdefault("seed", training_config.seed)
@@ -831,7 +909,7 @@ class GLiClassClassifier(keras.Model):
 
     def _ppo_trainer(self):
         """The `RLTrainer` that `fit` runs when compiled with an `RLConfig`, else None."""
-        state = self._training_state
+        state = self._state
         if state.rl_settings is None:
             return None
         if state.rl_trainer is None:

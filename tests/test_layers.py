@@ -38,7 +38,7 @@ from gliclass_keras.layers import WeightedDotScorer
 from gliclass_keras.layers import get_hf_activation
 from gliclass_keras.layers import get_scorer
 from gliclass_keras.layers import l2_normalize
-from gliclass_keras.layers.features_projector import HF_ACTIVATIONS
+from gliclass_keras.utils.activations import HF_ACTIVATIONS
 
 REFERENCE_MODELS = pathlib.Path(__file__).parent / "fixtures" / "reference"
 B, L, D, K = 3, 7, 8, 4

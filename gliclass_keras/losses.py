@@ -350,41 +350,12 @@ def get_loss(
     )
 
 
-@register
-class ContrastiveLabelLoss(keras.layers.Layer):
-    """Adds `coefficient * sequence_contrastive_loss` of the label embeddings.
+def __getattr__(name):
+    # Transitional: `ContrastiveLabelLoss` is a layer and lives in
+    # `gliclass_keras.layers.contrastive_label_loss`; models/ still import it
+    # from here until they switch. Imported lazily (layers/ imports this module).
+    if name == "ContrastiveLabelLoss":
+        from gliclass_keras.layers.contrastive_label_loss import ContrastiveLabelLoss
 
-    An identity layer in the model graph: it passes the label embeddings
-    through and registers the reference's `contrastive_loss_coef` term with
-    `add_loss`, so `fit` and `evaluate` add it to the compiled loss on every
-    backend. Padded label slots are left out of the softmax (the reference
-    keeps them as negatives; docs/differences.md).
-
-    Args:
-        coefficient: float > 0, the config's `contrastive_loss_coef`.
-
-    Example:
-
-    ```python
-    classes = ContrastiveLabelLoss(0.5)(class_embeddings, label_mask)
-    ```
-    """
-
-    def __init__(self, coefficient, **kwargs):
-        super().__init__(**kwargs)
-        self.coefficient = float(coefficient)
-        self.built = True
-
-    def call(self, class_embeddings, class_mask):
-        loss = sequence_contrastive_loss(class_embeddings, class_mask, padded_negatives=False)
-        self.add_loss(self.coefficient * loss)
-        return class_embeddings
-
-    def compute_output_spec(self, class_embeddings, class_mask):
-        return keras.KerasTensor(class_embeddings.shape, dtype=class_embeddings.dtype)
-
-    def get_config(self):
-        config = super().get_config()
-        config["coefficient"] = self.coefficient
-        return config
-
+        return ContrastiveLabelLoss
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

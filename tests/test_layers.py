@@ -25,10 +25,13 @@ from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.layers import SCORERS
 from gliclass_keras.layers import BiEncoderProjector
 from gliclass_keras.layers import ClassTokenExtractor
+from gliclass_keras.layers import ClassTokenInjector
+from gliclass_keras.layers import ContrastiveLabelLoss
 from gliclass_keras.layers import CrossAttentionScorer
 from gliclass_keras.layers import DotScorer
 from gliclass_keras.layers import FeaturesProjector
 from gliclass_keras.layers import HopfieldScorer
+from gliclass_keras.layers import LayerwiseAttention
 from gliclass_keras.layers import LogitScale
 from gliclass_keras.layers import MLPScorer
 from gliclass_keras.layers import SegmentEmbedding
@@ -38,7 +41,8 @@ from gliclass_keras.layers import WeightedDotScorer
 from gliclass_keras.layers import get_hf_activation
 from gliclass_keras.layers import get_scorer
 from gliclass_keras.layers import l2_normalize
-from gliclass_keras.layers.features_projector import HF_ACTIVATIONS
+from gliclass_keras.losses import sequence_contrastive_loss
+from gliclass_keras.utils.activations import HF_ACTIVATIONS
 
 REFERENCE_MODELS = pathlib.Path(__file__).parent / "fixtures" / "reference"
 B, L, D, K = 3, 7, 8, 4
@@ -507,3 +511,83 @@ def test_hopfield_leaves_padded_class_slots_out_of_its_softmax():
     # Without the mask the padded slots change the real ones (the reference's bug).
     without = keras.ops.convert_to_numpy(scorer(text, padded))
     assert np.abs(without[:, :3] - alone).max() > 1e-4
+
+
+# --------------------------------------------------------------------------
+# ContrastiveLabelLoss
+# --------------------------------------------------------------------------
+
+
+def test_contrastive_label_loss_adds_its_term_and_passes_the_embeddings_through():
+    classes = rand(B, K, D, seed=14)
+    mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]], "int32")
+    layer = ContrastiveLabelLoss(0.5)
+    assert_close(layer(classes, mask), classes, atol=0)
+    expected = 0.5 * to_np(sequence_contrastive_loss(classes, mask, padded_negatives=False))
+    assert len(layer.losses) == 1
+    assert_close(layer.losses[0], expected)
+    config = layer.get_config()
+    assert config["coefficient"] == 0.5
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is ContrastiveLabelLoss and revived.get_config() == config
+
+
+# --------------------------------------------------------------------------
+# Every layer takes the dtype policy it is given
+# --------------------------------------------------------------------------
+
+POLICY_TOKEN_IDS = np.array([[1, 5, 9, 5, 8, 6, 7], [1, 5, 9, 6, 7, 7, 2], [1, 5, 6, 7, 0, 0, 0]])
+POLICY_CASES = {
+    "TokenPooler": (lambda **kw: TokenPooler("avg", **kw), lambda: (rand(B, L, D),), {"mask": MASK}),
+    "FeaturesProjector": (lambda **kw: FeaturesProjector(6, D, **kw), lambda: (rand(B, D),), {}),
+    "BiEncoderProjector": (lambda **kw: BiEncoderProjector(6, D, **kw), lambda: (rand(B, 5),), {}),
+    "DotScorer": (DotScorer, lambda: (rand(B, D), rand(B, K, D)), {}),
+    "WeightedDotScorer": (lambda **kw: WeightedDotScorer(D, **kw), lambda: (rand(B, D), rand(B, K, D)), {}),
+    "MLPScorer": (lambda **kw: MLPScorer(8, **kw), lambda: (rand(B, D), rand(B, K, D)), {}),
+    "HopfieldScorer": (
+        lambda **kw: HopfieldScorer(D, mlp_hidden_dim=8, **kw),
+        lambda: (rand(B, D), rand(B, K, D)),
+        {},
+    ),
+    "CrossAttentionScorer": (
+        lambda **kw: CrossAttentionScorer(D, num_heads=2, mlp_hidden_dim=8, **kw),
+        lambda: (rand(B, L, D), rand(B, K, D)),
+        {"text_mask": MASK},
+    ),
+    "LogitScale": (LogitScale, lambda: (rand(B, K),), {}),
+    "TextLSTM": (lambda **kw: TextLSTM(D, **kw), lambda: (rand(B, L, D),), {"mask": MASK}),
+    "SegmentEmbedding": (lambda **kw: SegmentEmbedding(D, 6, 7, **kw), lambda: (POLICY_TOKEN_IDS,), {}),
+    "LayerwiseAttention": (
+        lambda **kw: LayerwiseAttention(3, D, **kw),
+        lambda: ([rand(B, L, D, seed=i) for i in range(3)],),
+        {"mask": MASK},
+    ),
+    "ClassTokenExtractor": (
+        lambda **kw: ClassTokenExtractor(5, 6, **kw),
+        lambda: (rand(B, L, D), POLICY_TOKEN_IDS, MASK, np.ones((B, 2), "int32")),
+        {},
+    ),
+    "ClassTokenInjector": (
+        lambda **kw: ClassTokenInjector(5, **kw),
+        lambda: (rand(B, 2, D), POLICY_TOKEN_IDS, np.ones((B, 2), "int32")),
+        {},
+    ),
+    "ContrastiveLabelLoss": (
+        lambda **kw: ContrastiveLabelLoss(0.5, **kw),
+        lambda: (rand(B, K, D), np.ones((B, K), "int32")),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POLICY_CASES))
+def test_layer_takes_the_dtype_policy_it_is_given(name):
+    make, inputs, kwargs = POLICY_CASES[name]
+    layer = make(dtype="mixed_bfloat16")
+    outputs = layer(*inputs(), **kwargs)
+    for sublayer in layer._flatten_layers(include_self=True):
+        assert sublayer.dtype_policy.name == "mixed_bfloat16", sublayer.name
+    assert all(v.dtype == "float32" for v in layer.weights)
+    if isinstance(outputs, dict):  # the extractor's and the injector's float output
+        outputs = outputs.get("class_embeddings", outputs.get("embeddings"))
+    assert keras.backend.standardize_dtype(outputs.dtype) == "bfloat16"

@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_choice
 
 CLASS_TOKEN_POOLINGS = ("first", "average")
 
@@ -122,11 +124,7 @@ class ClassTokenExtractor(keras.layers.Layer):
         super().__init__(**kwargs)
         _check_token_index(class_token_index, "class_token_index")
         _check_token_index(text_token_index, "text_token_index")
-        if class_token_pooling not in CLASS_TOKEN_POOLINGS:
-            raise ValueError(
-                f"Invalid `class_token_pooling`: {class_token_pooling!r}. "
-                f"Expected one of {list(CLASS_TOKEN_POOLINGS)}."
-            )
+        check_choice("class_token_pooling", class_token_pooling, CLASS_TOKEN_POOLINGS)
         for name, value in (
             ("embed_class_token", embed_class_token),
             ("extract_text_features", extract_text_features),
@@ -217,14 +215,14 @@ class ClassTokenExtractor(keras.layers.Layer):
         }
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "class_token_index": self.class_token_index,
-                "text_token_index": self.text_token_index,
-                "class_token_pooling": self.class_token_pooling,
-                "embed_class_token": self.embed_class_token,
-                "extract_text_features": self.extract_text_features,
-            }
+        return config_with_args(
+            super().get_config(),
+            self,
+            (
+                "class_token_index",
+                "text_token_index",
+                "class_token_pooling",
+                "embed_class_token",
+                "extract_text_features",
+            ),
         )
-        return config

@@ -7,6 +7,7 @@ from gliclass_keras.api_export import register
 from gliclass_keras.layers.class_token_extractor import _check_token_index
 from gliclass_keras.layers.class_token_extractor import class_slot_selection
 from gliclass_keras.layers.class_token_extractor import label_slots
+from gliclass_keras.utils.layer_config import config_with_args
 
 
 @register
@@ -80,6 +81,4 @@ class ClassTokenInjector(keras.layers.Layer):
         }
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"class_token_index": self.class_token_index})
-        return config
+        return config_with_args(super().get_config(), self, ("class_token_index",))

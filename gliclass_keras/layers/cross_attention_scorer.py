@@ -6,12 +6,15 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
-from gliclass_keras.layers.features_projector import _check_positive_int
-from gliclass_keras.layers.features_projector import _check_rate
+from gliclass_keras.layers.scorer_base import Scorer
+from gliclass_keras.utils.activations import get_hf_activation
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_positive_int
+from gliclass_keras.utils.validation import check_rate
 
 
 @register
-class CrossAttentionScorer(keras.layers.Layer):
+class CrossAttentionScorer(Scorer):
     """Class embeddings attend over the text tokens, then an MLP scores them.
 
     The reference `gliclass.scorers.CrossAttnScorer` (used with
@@ -39,17 +42,11 @@ class CrossAttentionScorer(keras.layers.Layer):
             Defaults to `0.1`.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`.
 
-    Call arguments:
-        text_embeddings: float tensor `(batch_size, text_length, hidden_dim)`,
-            token-level text states.
-        class_embeddings: float tensor `(batch_size, num_classes, hidden_dim)`.
-        text_mask: optional int/bool tensor `(batch_size, text_length)`,
-            1/True for real text tokens. `None` attends to every token.
-        class_mask: ignored (accepted for a common scorer signature).
-        training: bool, whether attention dropout is active.
-
-    Returns:
-        Logits of shape `(batch_size, num_classes)`.
+    Called as every `Scorer`, with token-level text `(batch_size,
+    text_length, hidden_dim)`; returns `(batch_size, num_classes)` logits.
+    `text_mask` (int/bool, 1/True for real text tokens; `None` attends to
+    every token) masks the attention, `training` turns attention dropout on;
+    `class_mask` is ignored.
 
     Example:
     ```python
@@ -71,20 +68,14 @@ class CrossAttentionScorer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int(hidden_dim, "hidden_dim")
-        _check_positive_int(num_heads, "num_heads")
+        check_positive_int("hidden_dim", hidden_dim)
+        check_positive_int("num_heads", num_heads)
         if hidden_dim % num_heads != 0:
             raise ValueError(
                 f"`hidden_dim` must be divisible by `num_heads`. Received: "
                 f"hidden_dim={hidden_dim}, num_heads={num_heads}"
             )
-        _check_positive_int(mlp_hidden_dim, "mlp_hidden_dim")
-        if mlp_hidden_dim < 2:
-            raise ValueError(
-                "`mlp_hidden_dim` must be at least 2. "
-                f"Received: mlp_hidden_dim={mlp_hidden_dim}"
-            )
-        _check_rate(attn_dropout, "attn_dropout")
+        check_rate("attn_dropout", attn_dropout)
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.mlp_hidden_dim = mlp_hidden_dim
@@ -109,31 +100,24 @@ class CrossAttentionScorer(keras.layers.Layer):
         self.attention_dropout = keras.layers.Dropout(
             attn_dropout, dtype=dtype, name="attention_dropout"
         )
-        self.score_mlp_0 = dense(mlp_hidden_dim, "score_mlp_0")
-        self.score_mlp_2 = dense(mlp_hidden_dim // 2, "score_mlp_2")
-        self.score_mlp_4 = dense(1, "score_mlp_4")
+        self.score_mlp_0, self.score_mlp_2, self.score_mlp_4 = self.make_score_mlp(
+            mlp_hidden_dim, "score_mlp"
+        )
 
     def build(self, text_embeddings_shape, class_embeddings_shape):
-        for shape, arg in (
-            (text_embeddings_shape, "text_embeddings"),
-            (class_embeddings_shape, "class_embeddings"),
-        ):
+        shapes = dict(text_embeddings=text_embeddings_shape, class_embeddings=class_embeddings_shape)
+        for arg, shape in shapes.items():
             if len(shape) != 3:
                 raise ValueError(
                     f"CrossAttentionScorer needs rank-3 `{arg}`. Received shape "
                     f"{shape}. Use the 'pass' pooling strategy for the text."
                 )
-            if shape[-1] is not None and shape[-1] != self.hidden_dim:
-                raise ValueError(
-                    f"CrossAttentionScorer(hidden_dim={self.hidden_dim}) needs "
-                    f"`{arg}` of width {self.hidden_dim}. Received shape {shape}."
-                )
+        self.check_embedding_widths(**shapes)
         shape = (None, None, self.hidden_dim)
         for layer in (self.q_norm, self.kv_norm, self.q, self.k, self.v, self.out, self.norm):
             layer.build(shape)
-        self.score_mlp_0.build((None, None, 2 * self.hidden_dim))
-        self.score_mlp_2.build((None, None, self.mlp_hidden_dim))
-        self.score_mlp_4.build((None, None, self.mlp_hidden_dim // 2))
+        score_mlp = (self.score_mlp_0, self.score_mlp_2, self.score_mlp_4)
+        self.build_score_mlp(score_mlp, 2 * self.hidden_dim)
         self.built = True
 
     def _split_heads(self, x):
@@ -153,7 +137,7 @@ class CrossAttentionScorer(keras.layers.Layer):
         keep = None
         if text_mask is not None:
             keep = ops.cast(text_mask, "bool")[:, None, None, :]
-            scores = ops.where(keep, scores, ops.full_like(scores, -1e9))
+            scores = self.mask_logits(scores, keep)
         weights = ops.softmax(scores, axis=-1)
         if keep is not None:
             # Exact zeros for padded keys; a row without any real token gets a
@@ -167,23 +151,12 @@ class CrossAttentionScorer(keras.layers.Layer):
         context = self.norm(self.out(context))
 
         x = ops.concatenate([context, class_embeddings], axis=-1)
-        x = ops.gelu(self.score_mlp_0(x), approximate=False)
-        x = ops.gelu(self.score_mlp_2(x), approximate=False)
-        return ops.squeeze(self.score_mlp_4(x), axis=-1)
-
-    def compute_output_shape(
-        self, text_embeddings_shape, class_embeddings_shape, text_mask_shape=None
-    ):
-        return tuple(class_embeddings_shape[:2])
+        score_mlp = (self.score_mlp_0, self.score_mlp_2, self.score_mlp_4)
+        return self.score_mlp_logits(score_mlp, x, get_hf_activation("gelu"))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_dim": self.hidden_dim,
-                "num_heads": self.num_heads,
-                "mlp_hidden_dim": self.mlp_hidden_dim,
-                "attn_dropout": self.attn_dropout,
-            }
+        return config_with_args(
+            super().get_config(),
+            self,
+            ("hidden_dim", "num_heads", "mlp_hidden_dim", "attn_dropout"),
         )
-        return config

@@ -1,13 +1,13 @@
 """Parameter-free dot-product scorer (`scorer_type="simple"`)."""
 
-import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.layers.scorer_base import Scorer
 
 
 @register
-class DotScorer(keras.layers.Layer):
+class DotScorer(Scorer):
     """Dot-product scorer: `logits[b, k] = <text[b], class[b, k]>`.
 
     The reference `gliclass.scorers.ScorerDot` (`scorer_type="simple"`, the
@@ -16,15 +16,9 @@ class DotScorer(keras.layers.Layer):
     Args:
         **kwargs: keyword arguments passed to `keras.layers.Layer`.
 
-    Call arguments:
-        text_embeddings: float tensor `(batch_size, dim)`, the pooled text.
-        class_embeddings: float tensor `(batch_size, num_classes, dim)`.
-        text_mask: ignored (accepted for a common scorer signature).
-        class_mask: ignored (accepted for a common scorer signature).
-        training: ignored.
-
-    Returns:
-        Logits of shape `(batch_size, num_classes)`.
+    Called as every `Scorer`, with the pooled text `(batch_size, dim)`;
+    returns `(batch_size, num_classes)` logits. `text_mask`, `class_mask` and
+    `training` are ignored.
 
     Example:
     ```python
@@ -39,8 +33,3 @@ class DotScorer(keras.layers.Layer):
         self, text_embeddings, class_embeddings, text_mask=None, class_mask=None, training=None
     ):
         return ops.einsum("bd,bkd->bk", text_embeddings, class_embeddings)
-
-    def compute_output_shape(
-        self, text_embeddings_shape, class_embeddings_shape, text_mask_shape=None
-    ):
-        return tuple(class_embeddings_shape[:2])

@@ -4,11 +4,13 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
-from gliclass_keras.layers.features_projector import _check_positive_int
+from gliclass_keras.layers.scorer_base import Scorer
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_positive_int
 
 
 @register
-class HopfieldScorer(keras.layers.Layer):
+class HopfieldScorer(Scorer):
     """Refines class embeddings by attending to the text, then scores them.
 
     The reference `gliclass.scorers.HopfieldScorer`. For each of
@@ -32,23 +34,17 @@ class HopfieldScorer(keras.layers.Layer):
         num_iterations: int. Number of refinement steps. Defaults to `1`.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`.
 
-    Call arguments:
-        text_embeddings: float tensor `(batch_size, hidden_dim)`.
-        class_embeddings: float tensor `(batch_size, num_classes, hidden_dim)`.
-        text_mask: ignored (accepted for a common scorer signature).
-        class_mask: optional `(batch_size, num_classes)`, 1 for real class
-            slots; padded slots are excluded from the softmax.
-        training: ignored.
-
-    Returns:
-        Logits of shape `(batch_size, num_classes)`.
+    Called as every `Scorer`, with the pooled text `(batch_size, hidden_dim)`;
+    returns `(batch_size, num_classes)` logits. Class slots with
+    `class_mask == 0` are left out of the softmax; `text_mask` and `training`
+    are ignored.
 
     Example:
     ```python
-    scorer = gliclass_keras.layers.HopfieldScorer(hidden_dim=8)
+    scorer = gliclass_keras.layers.HopfieldScorer(hidden_dim=8, mlp_hidden_dim=16)
     text = np.random.rand(2, 8).astype("float32")
     classes = np.random.rand(2, 3, 8).astype("float32")
-    scorer(text, classes).shape  # (2, 3)
+    scorer(text, classes, class_mask=np.array([[1, 1, 1], [1, 1, 0]])).shape  # (2, 3)
     ```
     """
 
@@ -56,16 +52,10 @@ class HopfieldScorer(keras.layers.Layer):
         self, hidden_dim, mlp_hidden_dim=256, beta=4.0, num_iterations=1, **kwargs
     ):
         super().__init__(**kwargs)
-        _check_positive_int(hidden_dim, "hidden_dim")
-        _check_positive_int(mlp_hidden_dim, "mlp_hidden_dim")
-        if mlp_hidden_dim < 2:
-            raise ValueError(
-                "`mlp_hidden_dim` must be at least 2. "
-                f"Received: mlp_hidden_dim={mlp_hidden_dim}"
-            )
+        check_positive_int("hidden_dim", hidden_dim)
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta <= 0:
             raise ValueError(f"`beta` must be a positive number. Received: beta={beta!r}")
-        _check_positive_int(num_iterations, "num_iterations")
+        check_positive_int("num_iterations", num_iterations)
         self.hidden_dim = hidden_dim
         self.mlp_hidden_dim = mlp_hidden_dim
         self.beta = float(beta)
@@ -75,26 +65,15 @@ class HopfieldScorer(keras.layers.Layer):
         self.q_proj = keras.layers.Dense(hidden_dim, use_bias=False, dtype=dtype, name="q_proj")
         self.k_proj = keras.layers.Dense(hidden_dim, use_bias=False, dtype=dtype, name="k_proj")
         self.v_proj = keras.layers.Dense(hidden_dim, use_bias=False, dtype=dtype, name="v_proj")
-        self.mlp_0 = keras.layers.Dense(mlp_hidden_dim, dtype=dtype, name="mlp_0")
-        self.mlp_2 = keras.layers.Dense(mlp_hidden_dim // 2, dtype=dtype, name="mlp_2")
-        self.mlp_4 = keras.layers.Dense(1, dtype=dtype, name="mlp_4")
+        self.mlp_0, self.mlp_2, self.mlp_4 = self.make_score_mlp(mlp_hidden_dim, "mlp")
 
     def build(self, text_embeddings_shape, class_embeddings_shape):
-        for shape, arg in (
-            (text_embeddings_shape, "text_embeddings"),
-            (class_embeddings_shape, "class_embeddings"),
-        ):
-            if shape[-1] is not None and shape[-1] != self.hidden_dim:
-                raise ValueError(
-                    f"HopfieldScorer(hidden_dim={self.hidden_dim}) needs "
-                    f"`{arg}` of width {self.hidden_dim}. Received shape {shape}."
-                )
-        self.q_proj.build((None, None, self.hidden_dim))
-        self.k_proj.build((None, None, self.hidden_dim))
-        self.v_proj.build((None, None, self.hidden_dim))
-        self.mlp_0.build((None, None, self.hidden_dim))
-        self.mlp_2.build((None, None, self.mlp_hidden_dim))
-        self.mlp_4.build((None, None, self.mlp_hidden_dim // 2))
+        self.check_embedding_widths(
+            text_embeddings=text_embeddings_shape, class_embeddings=class_embeddings_shape
+        )
+        for layer in (self.q_proj, self.k_proj, self.v_proj):
+            layer.build((None, None, self.hidden_dim))
+        self.build_score_mlp((self.mlp_0, self.mlp_2, self.mlp_4), self.hidden_dim)
         self.built = True
 
     def call(
@@ -109,26 +88,14 @@ class HopfieldScorer(keras.layers.Layer):
             scores = ops.sum(query * key, axis=-1, keepdims=True) * self.beta
             if class_mask is not None:
                 keep = ops.expand_dims(ops.cast(class_mask, "bool"), -1)
-                scores = ops.where(keep, scores, ops.cast(-1e9, scores.dtype))
+                scores = self.mask_logits(scores, keep)
             attention = ops.softmax(scores, axis=1)  # over the class slots
             labels = labels + attention * value
-        x = ops.relu(self.mlp_0(labels))
-        x = ops.relu(self.mlp_2(x))
-        return ops.squeeze(self.mlp_4(x), axis=-1)
-
-    def compute_output_shape(
-        self, text_embeddings_shape, class_embeddings_shape, text_mask_shape=None
-    ):
-        return tuple(class_embeddings_shape[:2])
+        return self.score_mlp_logits((self.mlp_0, self.mlp_2, self.mlp_4), labels, ops.relu)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_dim": self.hidden_dim,
-                "mlp_hidden_dim": self.mlp_hidden_dim,
-                "beta": self.beta,
-                "num_iterations": self.num_iterations,
-            }
+        return config_with_args(
+            super().get_config(),
+            self,
+            ("hidden_dim", "mlp_hidden_dim", "beta", "num_iterations"),
         )
-        return config

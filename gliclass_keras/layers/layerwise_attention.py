@@ -4,7 +4,9 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
-from gliclass_keras.layers.features_projector import _check_positive_int
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_int_at_least
+from gliclass_keras.utils.validation import check_positive_int
 
 
 @register
@@ -50,16 +52,15 @@ class LayerwiseAttention(keras.layers.Layer):
 
     def __init__(self, num_hidden_states, hidden_dim, output_dim=None, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int(num_hidden_states, "num_hidden_states")
-        if num_hidden_states < 2:
-            raise ValueError(
-                "`num_hidden_states` must be at least 2 (the excitation has "
-                "num_hidden_states // 2 units). "
-                f"Received: num_hidden_states={num_hidden_states}"
-            )
-        _check_positive_int(hidden_dim, "hidden_dim")
+        check_int_at_least(
+            "num_hidden_states",
+            num_hidden_states,
+            2,
+            "the excitation has num_hidden_states // 2 units",
+        )
+        check_positive_int("hidden_dim", hidden_dim)
         if output_dim is not None:
-            _check_positive_int(output_dim, "output_dim")
+            check_positive_int("output_dim", output_dim)
         self.num_hidden_states = num_hidden_states
         self.hidden_dim = hidden_dim
         self.output_dim = output_dim
@@ -132,12 +133,6 @@ class LayerwiseAttention(keras.layers.Layer):
         return (shape[0], shape[2], self.output_dim or self.hidden_dim)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_hidden_states": self.num_hidden_states,
-                "hidden_dim": self.hidden_dim,
-                "output_dim": self.output_dim,
-            }
+        return config_with_args(
+            super().get_config(), self, ("num_hidden_states", "hidden_dim", "output_dim")
         )
-        return config

@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_choice
 
 NORMALIZE_MODES = ("add", "max")
 
@@ -21,10 +23,7 @@ def l2_normalize(x, eps=1e-8, mode="add", axis=-1):
         mode: str. `"add"` or `"max"`. Defaults to `"add"`.
         axis: int. Defaults to `-1`.
     """
-    if mode not in NORMALIZE_MODES:
-        raise ValueError(
-            f"Invalid `mode`: {mode!r}. Expected one of {list(NORMALIZE_MODES)}."
-        )
+    check_choice("mode", mode, NORMALIZE_MODES)
     norm = ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
     if mode == "add":
         return x / (norm + eps)
@@ -77,6 +76,4 @@ class LogitScale(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"init_value": self.init_value})
-        return config
+        return config_with_args(super().get_config(), self, ("init_value",))

@@ -1,14 +1,14 @@
 """MLP scorer over concatenated text and class embeddings (`scorer_type="mlp"`)."""
 
-import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
-from gliclass_keras.layers.features_projector import _check_positive_int
+from gliclass_keras.layers.scorer_base import Scorer
+from gliclass_keras.utils.layer_config import config_with_args
 
 
 @register
-class MLPScorer(keras.layers.Layer):
+class MLPScorer(Scorer):
     """Scores `concat[text, class_k]` with a three-layer ReLU MLP.
 
     The reference `gliclass.scorers.MLPScorer`:
@@ -23,19 +23,13 @@ class MLPScorer(keras.layers.Layer):
             half of it. Defaults to `256`.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`.
 
-    Call arguments:
-        text_embeddings: float tensor `(batch_size, dim)`.
-        class_embeddings: float tensor `(batch_size, num_classes, dim)`.
-        text_mask: ignored (accepted for a common scorer signature).
-        class_mask: ignored (accepted for a common scorer signature).
-        training: ignored.
-
-    Returns:
-        Logits of shape `(batch_size, num_classes)`.
+    Called as every `Scorer`, with the pooled text `(batch_size, dim)`;
+    returns `(batch_size, num_classes)` logits. `text_mask`, `class_mask` and
+    `training` are ignored.
 
     Example:
     ```python
-    scorer = gliclass_keras.layers.MLPScorer()
+    scorer = gliclass_keras.layers.MLPScorer(mlp_hidden_dim=16)
     text = np.random.rand(2, 8).astype("float32")
     classes = np.random.rand(2, 3, 8).astype("float32")
     scorer(text, classes).shape  # (2, 3)
@@ -44,24 +38,12 @@ class MLPScorer(keras.layers.Layer):
 
     def __init__(self, mlp_hidden_dim=256, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int(mlp_hidden_dim, "mlp_hidden_dim")
-        if mlp_hidden_dim < 2:
-            raise ValueError(
-                "`mlp_hidden_dim` must be at least 2 (the second layer has "
-                f"mlp_hidden_dim // 2 units). Received: mlp_hidden_dim={mlp_hidden_dim}"
-            )
+        self.mlp_0, self.mlp_2, self.mlp_4 = self.make_score_mlp(mlp_hidden_dim, "mlp")
         self.mlp_hidden_dim = mlp_hidden_dim
-
-        dtype = self.dtype_policy
-        self.mlp_0 = keras.layers.Dense(mlp_hidden_dim, dtype=dtype, name="mlp_0")
-        self.mlp_2 = keras.layers.Dense(mlp_hidden_dim // 2, dtype=dtype, name="mlp_2")
-        self.mlp_4 = keras.layers.Dense(1, dtype=dtype, name="mlp_4")
 
     def build(self, text_embeddings_shape, class_embeddings_shape):
         dim = text_embeddings_shape[-1] + class_embeddings_shape[-1]
-        self.mlp_0.build((None, None, dim))
-        self.mlp_2.build((None, None, self.mlp_hidden_dim))
-        self.mlp_4.build((None, None, self.mlp_hidden_dim // 2))
+        self.build_score_mlp((self.mlp_0, self.mlp_2, self.mlp_4), dim)
         self.built = True
 
     def call(
@@ -71,16 +53,7 @@ class MLPScorer(keras.layers.Layer):
         target_shape = tuple(ops.shape(class_embeddings)[:2]) + (ops.shape(text)[-1],)
         text = ops.broadcast_to(text, target_shape)
         x = ops.concatenate([text, class_embeddings], axis=-1)
-        x = ops.relu(self.mlp_0(x))
-        x = ops.relu(self.mlp_2(x))
-        return ops.squeeze(self.mlp_4(x), axis=-1)
-
-    def compute_output_shape(
-        self, text_embeddings_shape, class_embeddings_shape, text_mask_shape=None
-    ):
-        return tuple(class_embeddings_shape[:2])
+        return self.score_mlp_logits((self.mlp_0, self.mlp_2, self.mlp_4), x, ops.relu)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"mlp_hidden_dim": self.mlp_hidden_dim})
-        return config
+        return config_with_args(super().get_config(), self, ("mlp_hidden_dim",))

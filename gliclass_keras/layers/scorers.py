@@ -5,6 +5,7 @@ from gliclass_keras.layers.dot_scorer import DotScorer
 from gliclass_keras.layers.hopfield_scorer import HopfieldScorer
 from gliclass_keras.layers.mlp_scorer import MLPScorer
 from gliclass_keras.layers.weighted_dot_scorer import WeightedDotScorer
+from gliclass_keras.utils.validation import check_choice
 
 SCORERS = {
     "simple": DotScorer,
@@ -44,11 +45,7 @@ def get_scorer(
         A scorer layer with the call signature
         `(text_embeddings, class_embeddings, text_mask=None, training=None)`.
     """
-    if scorer_type not in SCORERS:
-        raise ValueError(
-            f"Invalid `scorer_type`: {scorer_type!r}. Expected one of "
-            f"{list(SCORERS)}."
-        )
+    check_choice("scorer_type", scorer_type, SCORERS)
     if scorer_type == "simple":
         return DotScorer(**kwargs)
     if scorer_type == "weighted-dot":

@@ -6,7 +6,8 @@ from keras import ops
 from gliclass_keras.api_export import register
 from gliclass_keras.layers.class_token_extractor import _check_token_index
 from gliclass_keras.layers.class_token_extractor import _positions
-from gliclass_keras.layers.features_projector import _check_positive_int
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_positive_int
 
 
 @register
@@ -59,7 +60,7 @@ class SegmentEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int(hidden_dim, "hidden_dim")
+        check_positive_int("hidden_dim", hidden_dim)
         _check_token_index(text_token_index, "text_token_index")
         _check_token_index(example_token_index, "example_token_index")
         if embeddings_initializer is None:
@@ -110,15 +111,12 @@ class SegmentEmbedding(keras.layers.Layer):
         return tuple(token_ids_shape) + (self.hidden_dim,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_dim": self.hidden_dim,
-                "text_token_index": self.text_token_index,
-                "example_token_index": self.example_token_index,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer
-                ),
-            }
+        config = config_with_args(
+            super().get_config(),
+            self,
+            ("hidden_dim", "text_token_index", "example_token_index"),
+        )
+        config["embeddings_initializer"] = keras.initializers.serialize(
+            self.embeddings_initializer
         )
         return config

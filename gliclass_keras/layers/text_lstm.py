@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
-from gliclass_keras.layers.features_projector import _check_positive_int
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_int_at_least
 
 
 @register
@@ -50,12 +51,9 @@ class TextLSTM(keras.layers.Layer):
 
     def __init__(self, hidden_dim, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int(hidden_dim, "hidden_dim")
-        if hidden_dim < 2:
-            raise ValueError(
-                "`hidden_dim` must be at least 2 (each direction has "
-                f"hidden_dim // 2 units). Received: hidden_dim={hidden_dim}"
-            )
+        check_int_at_least(
+            "hidden_dim", hidden_dim, 2, "each direction has hidden_dim // 2 units"
+        )
         self.hidden_dim = hidden_dim
         self.units = hidden_dim // 2
         self.supports_masking = True
@@ -104,6 +102,4 @@ class TextLSTM(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (2 * self.units,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"hidden_dim": self.hidden_dim})
-        return config
+        return config_with_args(super().get_config(), self, ("hidden_dim",))

@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_choice
 
 POOLING_STRATEGIES = (
     "first",
@@ -64,11 +66,7 @@ class TokenPooler(keras.layers.Layer):
 
     def __init__(self, strategy="first", **kwargs):
         super().__init__(**kwargs)
-        if strategy not in POOLING_STRATEGIES:
-            raise ValueError(
-                f"Invalid `strategy`: {strategy!r}. Expected one of "
-                f"{list(POOLING_STRATEGIES)}."
-            )
+        check_choice("strategy", strategy, POOLING_STRATEGIES)
         self.strategy = strategy
         self.supports_masking = True
 
@@ -146,6 +144,4 @@ class TokenPooler(keras.layers.Layer):
         return (input_shape[0], input_shape[-1])
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"strategy": self.strategy})
-        return config
+        return config_with_args(super().get_config(), self, ("strategy",))

@@ -4,12 +4,14 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
-from gliclass_keras.layers.features_projector import _check_positive_int
-from gliclass_keras.layers.features_projector import _check_rate
+from gliclass_keras.layers.scorer_base import Scorer
+from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_positive_int
+from gliclass_keras.utils.validation import check_rate
 
 
 @register
-class WeightedDotScorer(keras.layers.Layer):
+class WeightedDotScorer(Scorer):
     """Scorer over `[text_0, class_0, text_1 * class_1]` features.
 
     The reference `gliclass.scorers.ScorerWeightedDot`: text and class
@@ -26,29 +28,23 @@ class WeightedDotScorer(keras.layers.Layer):
             always uses its default 0.1). Defaults to `0.1`.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`.
 
-    Call arguments:
-        text_embeddings: float tensor `(batch_size, dim)`.
-        class_embeddings: float tensor `(batch_size, num_classes, dim)`.
-        text_mask: ignored (accepted for a common scorer signature).
-        class_mask: ignored (accepted for a common scorer signature).
-        training: bool, whether dropout is active.
-
-    Returns:
-        Logits of shape `(batch_size, num_classes)`.
+    Called as every `Scorer`, with the pooled text `(batch_size, dim)`;
+    returns `(batch_size, num_classes)` logits. `training` turns dropout on;
+    `text_mask` and `class_mask` are ignored.
 
     Example:
     ```python
-    scorer = gliclass_keras.layers.WeightedDotScorer(hidden_dim=8)
-    text = np.random.rand(2, 8).astype("float32")
-    classes = np.random.rand(2, 3, 8).astype("float32")
-    scorer(text, classes).shape  # (2, 3)
+    scorer = gliclass_keras.layers.WeightedDotScorer(hidden_dim=4)
+    text = np.random.rand(2, 6).astype("float32")
+    classes = np.random.rand(2, 3, 6).astype("float32")
+    scorer(text, classes, training=False).shape  # (2, 3)
     ```
     """
 
     def __init__(self, hidden_dim, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int(hidden_dim, "hidden_dim")
-        _check_rate(dropout, "dropout")
+        check_positive_int("hidden_dim", hidden_dim)
+        check_rate("dropout", dropout)
         self.hidden_dim = hidden_dim
         self.dropout = dropout
 
@@ -82,12 +78,5 @@ class WeightedDotScorer(keras.layers.Layer):
         x = ops.relu(x)
         return ops.squeeze(self.out_mlp_3(x), axis=-1)
 
-    def compute_output_shape(
-        self, text_embeddings_shape, class_embeddings_shape, text_mask_shape=None
-    ):
-        return tuple(class_embeddings_shape[:2])
-
     def get_config(self):
-        config = super().get_config()
-        config.update({"hidden_dim": self.hidden_dim, "dropout": self.dropout})
-        return config
+        return config_with_args(super().get_config(), self, ("hidden_dim", "dropout"))

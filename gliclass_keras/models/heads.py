@@ -17,7 +17,7 @@ from gliclass_keras.layers.logit_scale import LogitScale
 from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.text_lstm import TextLSTM
 from gliclass_keras.layers.token_pooler import TokenPooler
-from gliclass_keras.losses import ContrastiveLabelLoss
+from gliclass_keras.layers.contrastive_label_loss import ContrastiveLabelLoss
 
 
 def head_sizes(backbone, config):

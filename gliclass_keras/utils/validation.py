@@ -20,3 +20,16 @@ def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
     return value
+
+
+def check_int_at_least(name, value, minimum, reason=None):
+    """Raise a `ValueError` naming `name` unless `value` is an int >= `minimum`.
+
+    `reason` says why the bound exists (e.g. "the second layer has
+    mlp_hidden_dim // 2 units"); a non-integer fails as in `check_positive_int`.
+    """
+    check_positive_int(name, value)
+    if value < minimum:
+        why = f" ({reason})" if reason else ""
+        raise ValueError(f"`{name}` must be at least {minimum}{why}. Received: {name}={value!r}")
+    return value

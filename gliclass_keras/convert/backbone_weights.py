@@ -24,7 +24,7 @@ import numbers
 import keras_hub
 import numpy as np
 
-from gliclass_keras.backbones.bert import HIDDEN_ACTIVATIONS
+from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS as HIDDEN_ACTIVATIONS
 from gliclass_keras.backbones.bert import ExactGeluBertBackbone
 from gliclass_keras.backbones.modernbert import ModernBertBackbone
 from gliclass_keras.backbones.t5 import T5EncoderBackbone

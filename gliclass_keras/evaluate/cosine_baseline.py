@@ -3,7 +3,7 @@
 import numpy as np
 from keras import ops
 
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.convert.encoder import _backbone
 from gliclass_keras.convert.encoder import _read_encoder
 

@@ -8,9 +8,9 @@ import keras
 from safetensors.numpy import load_file
 
 from gliclass_keras.config import GLiClassConfig
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import encoder_decoder_backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import backbone_from_hf_config
+from gliclass_keras.convert.transformers import encoder_decoder_backbone_from_hf_config
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer

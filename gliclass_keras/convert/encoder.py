@@ -15,8 +15,8 @@ import tokenizers
 from safetensors.numpy import load_file
 
 from gliclass_keras.config import GLiClassConfig
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import backbone_from_hf_config
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
 from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.preprocessing.preprocessor import GLiClassPreprocessor
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer

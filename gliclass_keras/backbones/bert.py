@@ -109,20 +109,12 @@ class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
 def bert_hidden_states(
     backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
 ):
-    """Every hidden state of a `BertBackbone`, as Hugging Face's `BertModel` returns them.
+    """Hugging Face `BertModel`'s hidden states, `token_type_ids` all zero, from a `BertBackbone`.
 
-    Returns `[embeddings_output, layer_1, ..., layer_N]` (`num_layers + 1`
-    tensors) like `BertModel(..., output_hidden_states=True)` with
-    `token_type_ids` all zero. `inputs_embeds` (optional, `(batch, length,
-    hidden_dim)`) replaces the token embeddings of `token_ids`;
-    `extra_embeddings` (optional, same shape) is added to them before the
-    position and segment embeddings, as Hugging Face's `inputs_embeds`.
-
-    Example:
-    ```python
-    hidden_states = bert_hidden_states(backbone, token_ids, padding_mask)
-    len(hidden_states)  # backbone.num_layers + 1
-    ```
+    `[embeddings_output, layer_1, ..., layer_N]`, as
+    `output_hidden_states=True` gives them. Arguments as in
+    `gliclass_keras.backbones.hidden_states`: `extra_embeddings` is added
+    before the position and segment embeddings.
     """
     x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
     positions = backbone.position_embedding(x)

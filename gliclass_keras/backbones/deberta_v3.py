@@ -58,21 +58,13 @@ def _deberta_v3_layer(layer, x, pos_key, pos_query, rel_pos, key_mask, training)
 def deberta_v3_hidden_states(
     backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
 ):
-    """Every hidden state of a `DebertaV3Backbone`, as Hugging Face's `DebertaV2Model` (v3 layout).
+    """Hugging Face `DebertaV2Model`'s hidden states (v3 layout) from a `DebertaV3Backbone`.
 
-    Returns `[embeddings_output, layer_1, ..., layer_N]` (`num_layers + 1`
-    tensors) like `DebertaV2Model(..., output_hidden_states=True)` on every
-    real (non-padded) token. Padded positions differ from Hugging Face
-    (keras-hub masks padded keys only). `inputs_embeds` (optional, `(batch,
-    length, hidden_dim)`) replaces the token embeddings of `token_ids`;
-    `extra_embeddings` (optional, same shape) is added to them before the
-    embedding layer norm, as Hugging Face's `inputs_embeds`.
-
-    Example:
-    ```python
-    hidden_states = deberta_v3_hidden_states(backbone, token_ids, padding_mask)
-    len(hidden_states)  # backbone.num_layers + 1
-    ```
+    `[embeddings_output, layer_1, ..., layer_N]`, as
+    `output_hidden_states=True` gives them, on every real (non-padded)
+    token; padded positions differ (keras-hub masks padded keys only).
+    Arguments as in `gliclass_keras.backbones.hidden_states`:
+    `extra_embeddings` is added before the embedding layer norm.
     """
     x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
     x = backbone.embeddings_layer_norm(x)

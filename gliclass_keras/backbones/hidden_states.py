@@ -1,11 +1,22 @@
 """What every family's hidden-states function shares: the input embeddings and the layer loop.
 
 A hidden-states function (`bert_hidden_states`, `deberta_v3_hidden_states`,
-`modernbert_hidden_states`, `t5_encoder_hidden_states`) runs a keras-hub
-backbone from its own sublayers and returns `[embeddings_output, layer_1,
-..., layer_N]`, like Hugging Face's `output_hidden_states=True`. Its
-signature is `fn(backbone, token_ids, padding_mask, extra_embeddings=None,
-training=None, inputs_embeds=None)`; see `BackboneEncoder`.
+`modernbert_hidden_states`, `t5_encoder_hidden_states`) runs a backbone from
+its own sublayers and returns `[embeddings_output, layer_1, ..., layer_N]`
+(`num_layers + 1` tensors `(batch, length, hidden_dim)`), like Hugging
+Face's `output_hidden_states=True`. Its signature is `fn(backbone,
+token_ids, padding_mask, extra_embeddings=None, training=None,
+inputs_embeds=None)`:
+
+* `token_ids`: int tensor `(batch, length)`; `padding_mask`: `(batch,
+  length)`, 1 for real tokens; `training`: whether dropout is active.
+* `inputs_embeds`: optional float tensor `(batch, length, hidden_dim)` used
+  instead of the token embeddings of `token_ids` (Hugging Face's argument
+  of that name).
+* `extra_embeddings`: optional float tensor of the same shape added to
+  whichever is used, before anything else the family adds.
+
+`BackboneEncoder` picks the function of a backbone's family.
 
 Example:
 ```python

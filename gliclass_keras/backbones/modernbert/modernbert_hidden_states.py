@@ -7,21 +7,13 @@ from gliclass_keras.backbones.hidden_states import transformer_hidden_states
 def modernbert_hidden_states(
     backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
 ):
-    """Every hidden state of a `ModernBertBackbone`, as Hugging Face returns them.
+    """Hugging Face `ModernBertModel`'s hidden states from a `ModernBertBackbone`.
 
-    Returns `[embeddings_output, layer_1, ..., layer_N]` (`num_layers + 1`
-    tensors) like `ModernBertModel(..., output_hidden_states=True)`: the
-    last entry is the final-normed output (`last_hidden_state`), the others
-    are not normed. `extra_embeddings` (optional, `(batch, length,
-    hidden_dim)`) is added to the token embeddings before the embedding
-    layer norm, as Hugging Face's `inputs_embeds`. `inputs_embeds`
-    (optional, same shape) replaces the token embeddings of `token_ids`.
-
-    Example:
-    ```python
-    hidden_states = modernbert_hidden_states(backbone, token_ids, padding_mask)
-    len(hidden_states)  # backbone.num_layers + 1
-    ```
+    `[embeddings_output, layer_1, ..., layer_N]`, as
+    `output_hidden_states=True` gives them: the last entry is the
+    final-normed output (`last_hidden_state`), the others are not normed.
+    Arguments as in `gliclass_keras.backbones.hidden_states`:
+    `extra_embeddings` is added before the embedding layer norm.
     """
     x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
     x = backbone.embeddings_layer_norm(x)

@@ -7,22 +7,13 @@ from gliclass_keras.backbones.t5.t5_stack import t5_stack_outputs
 def t5_encoder_hidden_states(
     backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
 ):
-    """Every hidden state of a T5 encoder, as Hugging Face returns them.
+    """Hugging Face `T5EncoderModel`'s hidden states from a T5 encoder.
 
     Works on `T5EncoderBackbone` and on the encoder of a keras-hub
-    `T5Backbone`. Returns `[embeddings_output, layer_1, ..., layer_N]`
-    (`num_layers + 1` tensors) like `T5EncoderModel(...,
-    output_hidden_states=True)`: the last entry is the final-normed output
-    (`last_hidden_state`), the others are not normed. `inputs_embeds`
-    (optional, `(batch, length, hidden_dim)`) replaces the token embeddings
-    of `token_ids`; `extra_embeddings` (optional, same shape) is added to
-    them, as Hugging Face's `inputs_embeds`.
-
-    Example:
-    ```python
-    hidden_states = t5_encoder_hidden_states(backbone, token_ids, padding_mask)
-    len(hidden_states)  # backbone.num_layers + 1
-    ```
+    `T5Backbone`. `[embeddings_output, layer_1, ..., layer_N]`, as
+    `output_hidden_states=True` gives them: the last entry is the
+    final-normed output (`last_hidden_state`), the others are not normed.
+    Arguments as in `gliclass_keras.backbones.hidden_states`.
     """
     x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
     x = backbone.encoder_embedding_dropout(x, training=training)

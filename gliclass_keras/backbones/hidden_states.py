@@ -33,7 +33,7 @@ from keras import ops
 
 
 def input_embeddings(backbone, token_ids, inputs_embeds=None, extra_embeddings=None):
-    """Hugging Face's `inputs_embeds` (by default the token embeddings of `token_ids`) plus `extra_embeddings`.
+    """Hugging Face's `inputs_embeds` (default: the token embeddings) plus `extra_embeddings`.
 
     Args:
         backbone: a keras-hub backbone with a `token_embedding` layer.

@@ -6,7 +6,9 @@ from keras_hub.src.models.t5.t5_transformer_layer import T5TransformerLayer
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.t5.t5_relative_attention import DEFAULT_RELATIVE_ATTENTION_BUCKETS
-from gliclass_keras.backbones.t5.t5_relative_attention import DEFAULT_RELATIVE_ATTENTION_MAX_DISTANCE
+from gliclass_keras.backbones.t5.t5_relative_attention import (
+    DEFAULT_RELATIVE_ATTENTION_MAX_DISTANCE,
+)
 from gliclass_keras.backbones.t5.t5_relative_attention import T5RelativeAttentionMixin
 from gliclass_keras.backbones.t5.t5_relative_attention import check_relative_attention
 from gliclass_keras.backbones.t5.t5_relative_attention import replace_relative_attention_bias

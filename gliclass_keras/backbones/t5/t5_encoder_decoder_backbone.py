@@ -4,7 +4,9 @@ import keras_hub
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.t5.t5_relative_attention import DEFAULT_RELATIVE_ATTENTION_BUCKETS
-from gliclass_keras.backbones.t5.t5_relative_attention import DEFAULT_RELATIVE_ATTENTION_MAX_DISTANCE
+from gliclass_keras.backbones.t5.t5_relative_attention import (
+    DEFAULT_RELATIVE_ATTENTION_MAX_DISTANCE,
+)
 from gliclass_keras.backbones.t5.t5_relative_attention import T5RelativeAttentionMixin
 from gliclass_keras.backbones.t5.t5_relative_attention import attention_masks_are_arguments
 from gliclass_keras.backbones.t5.t5_relative_attention import check_relative_attention

@@ -66,7 +66,7 @@ def get_converter(model_type, encoder_decoder=False):
 
 
 def converter_for_backbone(backbone):
-    """The converter module whose `convert_weights` fills `backbone` (by class, subclasses included).
+    """The converter module whose `convert_weights` fills `backbone` (subclasses included).
 
     Raises:
         TypeError: for a backbone no converter fills.

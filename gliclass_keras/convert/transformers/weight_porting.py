@@ -135,7 +135,7 @@ def port_weights(tensors, prefix, plan):
 
 
 class StateDictLoader:
-    """A Hugging Face state dict (NumPy arrays) whose keys sit under `prefix`, ported all or nothing.
+    """A Hugging Face state dict (NumPy arrays) under `prefix`, ported all or nothing.
 
     The `loader` a converter's `convert_weights(backbone, loader,
     transformers_config)` receives, as keras-hub's `SafetensorLoader` is,

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.backbones.bert import ExactGeluBertBackbone
-from gliclass_keras.backbones.encoder import BackboneEncoder
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import linear_kernel
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import backbone_from_hf_config
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
+from gliclass_keras.convert.transformers.weight_porting import linear_kernel
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -34,9 +34,9 @@ from gliclass_keras import GLiClassEncoderDecoderClassifier
 from gliclass_keras import GLiClassEncoderDecoderPreprocessor
 from gliclass_keras.backbones.t5 import T5EncoderBackbone
 from gliclass_keras.backbones.t5 import T5EncoderDecoderBackbone
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import encoder_decoder_backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import backbone_from_hf_config
+from gliclass_keras.convert.transformers import encoder_decoder_backbone_from_hf_config
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
 
 ARCHITECTURES = {"encdec_t5": "encoder-decoder", "encdeccls_t5": "encoder-decoder-cls"}
 NAMES = list(ARCHITECTURES)

@@ -15,11 +15,11 @@ import pytest
 import torch
 import transformers
 
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.backbones.modernbert import ModernBertBackbone
 from gliclass_keras.backbones.modernbert import modernbert_hidden_states
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import backbone_from_hf_config
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
 
 ATOL = 1e-5
 VOCAB = 99

@@ -10,8 +10,8 @@ import numpy as np
 from conftest import REFERENCE_MODELS
 
 import gliclass_keras
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import backbone_from_hf_config
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
 from gliclass_keras.convert.checkpoint import read_checkpoint
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.preprocessing.uni_encoder_preprocessor import GLiClassPreprocessor

@@ -1,26 +1,13 @@
-"""BERT backbone with the Hugging Face feed-forward activation."""
+"""BERT: keras-hub's `BertBackbone` with Hugging Face's feed-forward activation, and its hidden states."""
 
-import keras
 import keras_hub
+from keras import ops
 
 from gliclass_keras.api_export import register
-
-
-@register
-def gelu_tanh(x):
-    """GELU, tanh approximation (Hugging Face `gelu_new`)."""
-    return keras.activations.gelu(x, approximate=True)
-
-
-# Hugging Face `hidden_act` names -> Keras activations.
-HIDDEN_ACTIVATIONS = {
-    # Exact (erf) GELU, what Hugging Face calls "gelu".
-    "gelu": keras.activations.gelu,
-    # The tanh approximation, under its two Hugging Face names.
-    "gelu_new": gelu_tanh,
-    "gelu_pytorch_tanh": gelu_tanh,
-    "relu": keras.activations.relu,
-}
+from gliclass_keras.backbones.hidden_states import input_embeddings
+from gliclass_keras.backbones.hidden_states import transformer_hidden_states
+from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
+from gliclass_keras.utils.validation import check_choice
 
 
 @register
@@ -89,12 +76,7 @@ class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
         dtype=None,
         **kwargs,
     ):
-        if hidden_activation not in HIDDEN_ACTIVATIONS:
-            raise ValueError(
-                "`hidden_activation` must be one of "
-                f"{sorted(HIDDEN_ACTIVATIONS)}. Received: "
-                f"hidden_activation={hidden_activation!r}"
-            )
+        check_choice("hidden_activation", hidden_activation, BACKBONE_ACTIVATIONS)
         super().__init__(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
@@ -110,7 +92,7 @@ class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
         # The transformer layers were built by the functional construction
         # above; the activation is only read in `call`, so patching the built
         # dense layers changes every later forward pass.
-        activation = HIDDEN_ACTIVATIONS[hidden_activation]
+        activation = BACKBONE_ACTIVATIONS[hidden_activation]
         for layer in self.transformer_layers:
             layer.activation = activation  # what `layer.get_config()` reports
             layer._feedforward_intermediate_dense.activation = activation
@@ -122,3 +104,22 @@ class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
         config = super().get_config()
         config.update({"hidden_activation": self.hidden_activation})
         return config
+
+
+def bert_hidden_states(
+    backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
+):
+    """Hugging Face `BertModel`'s hidden states, `token_type_ids` all zero, from a `BertBackbone`.
+
+    `[embeddings_output, layer_1, ..., layer_N]`, as
+    `output_hidden_states=True` gives them. Arguments as in
+    `gliclass_keras.backbones.hidden_states`: `extra_embeddings` is added
+    before the position and segment embeddings.
+    """
+    x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
+    positions = backbone.position_embedding(x)
+    segments = backbone.segment_embedding(ops.zeros_like(token_ids))
+    x = backbone.embeddings_add((x, positions, segments))
+    x = backbone.embeddings_layer_norm(x)
+    x = backbone.embeddings_dropout(x, training=training)
+    return transformer_hidden_states(backbone.transformer_layers, x, padding_mask, training)

@@ -14,7 +14,7 @@ import os
 from safetensors.numpy import load_file
 
 from gliclass_keras.config import GLiClassConfig
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
 from gliclass_keras.convert.head_weights import load_reference_layer_weights
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 from gliclass_keras.utils.files import load_json

@@ -15,8 +15,8 @@ import numpy as np
 import tokenizers
 from safetensors.numpy import load_file
 
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
-from gliclass_keras.convert.backbone_weights import load_hf_backbone_weights
+from gliclass_keras.convert.transformers import backbone_from_hf_config
+from gliclass_keras.convert.transformers import load_hf_backbone_weights
 from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
 from gliclass_keras.utils.files import load_json

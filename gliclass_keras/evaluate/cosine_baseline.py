@@ -4,7 +4,7 @@ import numpy as np
 import tokenizers
 from keras import ops
 
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.convert.hf_encoder import read_encoder
 
 

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.layers.token_pooler import TokenPooler
 
 

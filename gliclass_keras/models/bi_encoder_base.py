@@ -10,7 +10,7 @@ architecture itself.
 import keras
 
 from gliclass_keras.convert import checkpoint as checkpoint_lib
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
+from gliclass_keras.convert.transformers import backbone_from_hf_config
 from gliclass_keras.layers.label_set_encoder import LabelSetEncoder
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE

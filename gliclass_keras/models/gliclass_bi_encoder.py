@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from gliclass_keras.api_export import register
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import hf_encoder
 from gliclass_keras.layers.logit_scale import l2_normalize

@@ -1,7 +1,7 @@
 """`GLiClassBiEncoderFusedClassifier`: the GLiClass bi-encoder-fused architecture."""
 
 from gliclass_keras.api_export import register
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.layers.class_token_injector import ClassTokenInjector

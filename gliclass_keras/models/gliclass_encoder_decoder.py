@@ -3,10 +3,10 @@
 import keras
 
 from gliclass_keras.api_export import register
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.backbones.t5 import T5Decoder
 from gliclass_keras.convert import checkpoint as checkpoint_lib
-from gliclass_keras.convert.backbone_weights import encoder_decoder_backbone_from_hf_config
+from gliclass_keras.convert.transformers import encoder_decoder_backbone_from_hf_config
 from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
 from gliclass_keras.models.heads import build_head

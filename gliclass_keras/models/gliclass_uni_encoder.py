@@ -3,11 +3,11 @@
 import keras
 
 from gliclass_keras.api_export import register
-from gliclass_keras.backbones.encoder import BackboneEncoder
+from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.convert import hf_encoder
-from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
+from gliclass_keras.convert.transformers import backbone_from_hf_config
 from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
 from gliclass_keras.layers.segment_embedding import SegmentEmbedding

@@ -15,6 +15,7 @@ from gliclass_keras.layers.label_set_encoder import LabelSetEncoder
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.heads import HEAD_CHECKPOINT_PREFIXES
 from gliclass_keras.models.heads import build_head
 
 
@@ -29,13 +30,7 @@ class GLiClassBiEncoderBase(GLiClassClassifier):
     backbone_args = ("backbone", "label_backbone")
     checkpoint_layout = checkpoint_lib.CheckpointLayout(
         backbones={"backbone": "model.encoder_model.", "label_backbone": "model.label_encoder."},
-        head=(
-            ("text_projector", "model.text_projector."),
-            ("classes_projector", "model.classes_projector."),
-            ("biencoder_projector", "model.biencoder_projector."),
-            ("scorer", "model.scorer."),
-            ("logit_scale", "model."),
-        ),
+        head=HEAD_CHECKPOINT_PREFIXES,
     )
 
     @classmethod

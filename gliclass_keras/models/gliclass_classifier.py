@@ -23,6 +23,7 @@ from gliclass_keras import presets as presets_lib
 from gliclass_keras.api_export import register
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import checkpoint as checkpoint_lib
+from gliclass_keras.convert.transformers import backbone_from_hf_config
 from gliclass_keras.data import records as records_lib
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.layers.logit_scale import l2_normalize
@@ -115,6 +116,8 @@ class GLiClassClassifier(keras.Model):
     backbone_args = ("backbone",)
     # Where its weights live in a reference checkpoint.
     checkpoint_layout = None
+    # Builds a keras-hub backbone from a Hugging Face config dict.
+    build_backbone = staticmethod(backbone_from_hf_config)
     # `l2_normalize` mode of the head's vectors (see layers.logit_scale).
     normalize_mode = "max"
     # Optional head layers an architecture may leave out.
@@ -308,8 +311,18 @@ class GLiClassClassifier(keras.Model):
 
     @classmethod
     def _checkpoint_backbones(cls, checkpoint):
-        """`{backbone argument: keras-hub backbone}` built from a checkpoint's config."""
-        raise NotImplementedError(f"{cls.__name__} does not load reference checkpoints.")
+        """`{backbone argument: keras-hub backbone}` built from a checkpoint's config.
+
+        By default one `backbone`, built by `build_backbone` from the encoder
+        config, its vocabulary as large as the checkpoint's word embedding.
+        """
+        prefix = cls.checkpoint_layout.backbones["backbone"]
+        return {
+            "backbone": cls.build_backbone(
+                checkpoint.config.encoder_config,
+                vocabulary_size=checkpoint.vocabulary_size(prefix),
+            )
+        }
 
     @classmethod
     def _checkpoint_preprocessor(cls, checkpoint, label_tokenizer=None, **kwargs):

@@ -7,9 +7,10 @@ from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.backbones.t5 import T5Decoder
 from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.convert.transformers import encoder_decoder_backbone_from_hf_config
-from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.heads import HEAD_CHECKPOINT_PREFIXES
 from gliclass_keras.models.heads import build_head
+from gliclass_keras.models.heads import class_token_extractor
 from gliclass_keras.preprocessing.encoder_decoder_preprocessor import (
     GLiClassEncoderDecoderPreprocessor,
 )
@@ -92,16 +93,14 @@ class GLiClassEncoderDecoderClassifier(GLiClassClassifier):
     preprocessor_cls = GLiClassEncoderDecoderPreprocessor
     checkpoint_layout = checkpoint_lib.CheckpointLayout(
         backbones={"backbone": "model.encoder_decoder_model."},
-        head=(
-            ("text_projector", "model.text_projector."),
-            ("classes_projector", "model.classes_projector."),
-            ("scorer", "model.scorer."),
-            ("text_lstm", "model.lstm."),
-            ("logit_scale", "model."),
-        ),
+        head=HEAD_CHECKPOINT_PREFIXES,
         # As for uni-encoders: the logit scale is used only with normalize_features.
         optional_keys=("model.logit_scale",),
     )
+    # One token embedding for encoder and decoder: the checkpoint's
+    # `shared.weight` (the reference's reload leaves its decoder copy untied,
+    # spec 13.11; here there is no copy to untie).
+    build_backbone = staticmethod(encoder_decoder_backbone_from_hf_config)
 
     @classmethod
     def _check_config(cls, config):
@@ -131,15 +130,7 @@ class GLiClassEncoderDecoderClassifier(GLiClassClassifier):
         self.preprocessor = preprocessor
         self.encoder = BackboneEncoder(backbone, name="encoder")
         self.decoder = T5Decoder(backbone, causal=text_on_decoder, name="decoder")
-        self.class_token_extractor = ClassTokenExtractor(
-            class_token_index=config.class_token_index,
-            text_token_index=config.text_token_index,
-            class_token_pooling=config.class_token_pooling,
-            embed_class_token=config.embed_class_token,
-            extract_text_features=config.extract_text_features,
-            dtype=backbone.dtype_policy,
-            name="class_token_extractor",
-        )
+        self.class_token_extractor = class_token_extractor(config, backbone.dtype_policy)
         # encoder-decoder-cls: the state at the last real token of the text.
         build_head(
             self,
@@ -183,19 +174,6 @@ class GLiClassEncoderDecoderClassifier(GLiClassClassifier):
         self._finish_init(config)
 
     # ------------------------------------------------------------- creation
-    @classmethod
-    def _checkpoint_backbones(cls, checkpoint):
-        # One token embedding for encoder and decoder: the checkpoint's
-        # `shared.weight` (the reference's reload leaves its decoder copy
-        # untied, spec 13.11; here there is no copy to untie).
-        prefix = cls.checkpoint_layout.backbones["backbone"]
-        return {
-            "backbone": encoder_decoder_backbone_from_hf_config(
-                checkpoint.config.encoder_config,
-                vocabulary_size=checkpoint.vocabulary_size(prefix),
-            )
-        }
-
     @classmethod
     def _checkpoint_preprocessor(cls, checkpoint, **kwargs):
         kwargs.setdefault("pad_token_id", checkpoint.pad_token_id(checkpoint.config.encoder_config))

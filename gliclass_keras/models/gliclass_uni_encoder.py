@@ -7,12 +7,12 @@ from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.convert import hf_encoder
-from gliclass_keras.convert.transformers import backbone_from_hf_config
-from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
 from gliclass_keras.layers.segment_embedding import SegmentEmbedding
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.heads import HEAD_CHECKPOINT_PREFIXES
 from gliclass_keras.models.heads import build_head
+from gliclass_keras.models.heads import class_token_extractor
 from gliclass_keras.models.heads import head_sizes
 from gliclass_keras.preprocessing.uni_encoder_preprocessor import GLiClassPreprocessor
 
@@ -68,14 +68,10 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
     preprocessor_cls = GLiClassPreprocessor
     checkpoint_layout = checkpoint_lib.CheckpointLayout(
         backbones={"backbone": "model.encoder_model."},
-        head=(
-            ("text_projector", "model.text_projector."),
-            ("classes_projector", "model.classes_projector."),
-            ("scorer", "model.scorer."),
-            ("text_lstm", "model.lstm."),
+        head=HEAD_CHECKPOINT_PREFIXES
+        + (
             ("segment_embedding", "model.segment_embeddings."),
             ("layerwise_attention", "model.layer_wise_attention."),
-            ("logit_scale", "model."),
         ),
         # Every reference model has a logit_scale; uni-encoders use it only
         # with normalize_features.
@@ -106,15 +102,7 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
             self.layerwise_attention = LayerwiseAttention(
                 backbone.num_layers + 1, hidden, dtype=dtype, name="layerwise_attention"
             )
-        self.class_token_extractor = ClassTokenExtractor(
-            class_token_index=config.class_token_index,
-            text_token_index=config.text_token_index,
-            class_token_pooling=config.class_token_pooling,
-            embed_class_token=config.embed_class_token,
-            extract_text_features=config.extract_text_features,
-            dtype=dtype,
-            name="class_token_extractor",
-        )
+        self.class_token_extractor = class_token_extractor(config, dtype)
         build_head(self, config, backbone, text_lstm=True, contrastive_loss=True)
 
         # === Functional Model ===
@@ -146,16 +134,6 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
         self._finish_init(config)
 
     # ------------------------------------------------------------- creation
-    @classmethod
-    def _checkpoint_backbones(cls, checkpoint):
-        prefix = cls.checkpoint_layout.backbones["backbone"]
-        return {
-            "backbone": backbone_from_hf_config(
-                checkpoint.config.encoder_config,
-                vocabulary_size=checkpoint.vocabulary_size(prefix),
-            )
-        }
-
     @classmethod
     def _checkpoint_preprocessor(cls, checkpoint, **kwargs):
         # The tokenizer's pad token (the encoder config's is not read).

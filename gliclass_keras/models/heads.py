@@ -12,12 +12,38 @@ backbone's dtype policy, so a mixed-precision policy reaches the head too.
 import keras
 
 from gliclass_keras.layers.bi_encoder_projector import BiEncoderProjector
+from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.layers.features_projector import FeaturesProjector
 from gliclass_keras.layers.logit_scale import LogitScale
 from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.text_lstm import TextLSTM
 from gliclass_keras.layers.token_pooler import TokenPooler
 from gliclass_keras.layers.contrastive_label_loss import ContrastiveLabelLoss
+
+
+# Where `build_head`'s layers live in a reference checkpoint: (model
+# attribute, state-dict key prefix). Layers a model does not have are skipped.
+HEAD_CHECKPOINT_PREFIXES = (
+    ("text_projector", "model.text_projector."),
+    ("classes_projector", "model.classes_projector."),
+    ("biencoder_projector", "model.biencoder_projector."),
+    ("scorer", "model.scorer."),
+    ("text_lstm", "model.lstm."),
+    ("logit_scale", "model."),
+)
+
+
+def class_token_extractor(config, dtype):
+    """The `ClassTokenExtractor` of a config's `<<LABEL>>` pooling options."""
+    return ClassTokenExtractor(
+        class_token_index=config.class_token_index,
+        text_token_index=config.text_token_index,
+        class_token_pooling=config.class_token_pooling,
+        embed_class_token=config.embed_class_token,
+        extract_text_features=config.extract_text_features,
+        dtype=dtype,
+        name="class_token_extractor",
+    )
 
 
 def head_sizes(backbone, config):

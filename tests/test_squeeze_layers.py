@@ -1,5 +1,9 @@
 """`squeeze_layers`: the reference crashes (spec 6.3), so the whole model is
-checked against an independent NumPy computation of its head instead."""
+checked against an independent NumPy computation of its head instead.
+
+The NumPy head runs on our encoder's hidden states, in float32 (the
+"reference" of tests/parity.py) and in float64 (the exact values), and the
+logits are compared by the rule of tests/parity.py."""
 
 import dataclasses
 import math
@@ -8,6 +12,7 @@ import keras
 import numpy as np
 
 from conftest import REFERENCE_MODELS
+from parity import Parity
 
 import gliclass_keras
 from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
@@ -26,7 +31,7 @@ def _erf_gelu(x):
 
 
 def _dense(layer, x):
-    kernel, bias = (keras.ops.convert_to_numpy(w) for w in layer.weights)
+    kernel, bias = (keras.ops.convert_to_numpy(w).astype(x.dtype) for w in layer.weights)
     return x @ kernel + bias
 
 
@@ -50,12 +55,13 @@ def _squeeze_model():
     return model
 
 
-def _numpy_logits(model, text, labels):
+def _numpy_logits(model, text, labels, dtype="float32"):
     batch = model.preprocessor([text], labels)
     ids = batch["token_ids"][0]
     states = model.encoder(batch["token_ids"], batch["padding_mask"])
-    stacked = np.stack([keras.ops.convert_to_numpy(s)[0] for s in states])  # (N, L, D)
+    stacked = np.stack([keras.ops.convert_to_numpy(s)[0] for s in states]).astype(dtype)
     att = model.layerwise_attention
+    # stacked: (N, L, D)
     z = _dense(att.squeeze, stacked)[..., 0].mean(axis=1)  # (N,)
     s = 1.0 / (1.0 + np.exp(-_dense(att.W2, np.maximum(_dense(att.W1, z), 0.0))))
     mixed = (stacked * s[:, None, None]).sum(axis=0)
@@ -74,8 +80,11 @@ def test_squeeze_layers_matches_numpy():
     model = _squeeze_model()
     assert model.layerwise_attention.num_hidden_states == model.backbone.num_layers + 1
     got = model.predict_logits(TEXTS, LABELS)
+    parity = Parity("squeeze_layers logits vs NumPy")
     for text, logits in zip(TEXTS, got):
-        np.testing.assert_allclose(logits, _numpy_logits(model, text, LABELS), atol=1e-5)
+        want = _numpy_logits(model, text, LABELS)
+        parity.add(logits, want, _numpy_logits(model, text, LABELS, "float64"), where=text)
+    parity.check()
     # The layer attention really takes part: other weights, other logits.
     kernel = model.layerwise_attention.output_projection.kernel
     kernel.assign(2.0 * keras.ops.convert_to_numpy(kernel))

@@ -1,10 +1,12 @@
 """`squeeze_layers`: the reference crashes (spec 6.3), so the whole model is
 checked against an independent NumPy computation of its head instead.
 
-The NumPy head runs on our encoder's hidden states, in float32 (the
-"reference" of tests/parity.py) and in float64 (the exact values), and the
+The NumPy head runs on every hidden state of the reference's own DeBERTa (the
+checkpoint's backbone, run by transformers): in float32 (the "reference" of
+tests/parity.py) and, on a float64 copy, in float64 (the exact values); the
 logits are compared by the rule of tests/parity.py."""
 
+import contextlib
 import dataclasses
 import math
 
@@ -13,6 +15,9 @@ import numpy as np
 
 from conftest import REFERENCE_MODELS
 from parity import Parity
+from reference_runner import _float64_functions
+from reference_runner import _reference_float64
+from reference_runner import reference
 
 import gliclass_keras
 from gliclass_keras.convert.backbone_weights import backbone_from_hf_config
@@ -27,7 +32,8 @@ LABELS = ["travel", "sport", "science"]
 
 
 def _erf_gelu(x):
-    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+    erf = np.vectorize(math.erf, otypes=[x.dtype])
+    return (0.5 * x * (1.0 + erf(x / x.dtype.type(math.sqrt(2.0))))).astype(x.dtype)
 
 
 def _dense(layer, x):
@@ -55,13 +61,26 @@ def _squeeze_model():
     return model
 
 
+def _reference_hidden_states(ids, dtype):
+    """Every hidden state of the checkpoint's DeBERTa (transformers), `(N, L, D)`."""
+    import torch
+
+    if dtype == "float64":
+        encoder, functions = _reference_float64(NAME).model.encoder_model, _float64_functions()
+    else:
+        encoder, functions = reference(NAME)[0].model.encoder_model, contextlib.nullcontext()
+    ids = torch.tensor(np.asarray(ids)[None], dtype=torch.long)
+    with torch.no_grad(), functions:
+        out = encoder(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
+    return np.stack([h[0].numpy() for h in out.hidden_states])
+
+
 def _numpy_logits(model, text, labels, dtype="float32"):
     batch = model.preprocessor([text], labels)
-    ids = batch["token_ids"][0]
-    states = model.encoder(batch["token_ids"], batch["padding_mask"])
-    stacked = np.stack([keras.ops.convert_to_numpy(s)[0] for s in states]).astype(dtype)
+    ids = batch["token_ids"][0][batch["padding_mask"][0] == 1]
+    stacked = _reference_hidden_states(ids, dtype)  # (N, L, D)
+    assert len(stacked) == model.layerwise_attention.num_hidden_states
     att = model.layerwise_attention
-    # stacked: (N, L, D)
     z = _dense(att.squeeze, stacked)[..., 0].mean(axis=1)  # (N,)
     s = 1.0 / (1.0 + np.exp(-_dense(att.W2, np.maximum(_dense(att.W1, z), 0.0))))
     mixed = (stacked * s[:, None, None]).sum(axis=0)

@@ -4,6 +4,8 @@ The committed `bi_bert_bert` checkpoint (BERT text encoder, 24-wide BERT
 label encoder; made by tests/fixtures/make_reference_models.py) names its
 label tokenizer by a path relative to the checkpoint (`label_tokenizer/`).
 The reference package is run in the same process, one text at a time.
+Logits, scores and losses are compared by the rule of tests/parity.py,
+against a float64 copy of the reference.
 """
 
 import functools
@@ -14,8 +16,14 @@ import numpy as np
 import pytest
 
 from conftest import REFERENCE_MODELS
+from parity import Parity
+from parity import add_predictions
+from parity import assert_parity
+from reference_runner import exact_oracle_loss
+from reference_runner import exact_scores
 from reference_runner import oracle
 from reference_runner import reference
+from reference_runner import reference_error
 from reference_runner import reference_logits
 
 import gliclass_keras
@@ -24,7 +32,6 @@ from gliclass_keras import GLiClassClassifier
 
 NAME = "bi_bert_bert"
 MODEL_DIR = REFERENCE_MODELS / NAME
-ATOL = 1e-5
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,7 +74,13 @@ def test_inputs_and_logits_match_oracle():
     np.testing.assert_array_equal(batch["label_token_ids"], npz["A_in_class_input_ids"])
     np.testing.assert_array_equal(batch["label_padding_mask"], npz["A_in_class_attention_mask"])
     logits = np.asarray(model.predict_on_batch(batch))
-    np.testing.assert_allclose(logits, npz["A_out_logits"], atol=ATOL, rtol=0)
+    # The stored float32 logits of the reference's batch ("first" pooling
+    # reads no padding); the exact ones: the float64 reference, text by text.
+    exact = np.stack([reference_logits(NAME, t, js["labels"], float64=True) for t in js["texts"]])
+    assert_parity(
+        f"{NAME} logits vs the stored oracle batch", logits, npz["A_out_logits"], exact,
+        reference_error=reference_error(NAME),
+    )
 
 
 def test_logits_match_reference():
@@ -79,11 +92,14 @@ def test_logits_match_reference():
         ("per-text labels (ragged)", js["per_text_labels"], {}),
         ("prompt", [js["labels"]] * len(texts), {"prompt": js["prompt"]}),
     ]
+    parity = Parity(f"{NAME} logits", reference_error=reference_error(NAME))
     for case, labels, kwargs in cases:
         got = model.predict_logits(texts, labels, **kwargs)
         for row, (text, row_labels) in enumerate(zip(texts, labels)):
             want = reference_logits(NAME, text, row_labels, **kwargs)
-            np.testing.assert_allclose(got[row], want, atol=ATOL, rtol=0, err_msg=f"{case} row {row}")
+            exact = reference_logits(NAME, text, row_labels, float64=True, **kwargs)
+            parity.add(got[row], want, exact, where=f"{case} row {row}")
+    parity.check()
 
 
 def test_ragged_batch_masks_empty_slots():
@@ -92,19 +108,22 @@ def test_ragged_batch_masks_empty_slots():
     texts, labels = js["texts"], js["per_text_labels"]
     logits = np.asarray(model.predict_on_batch(model.preprocessor(texts, labels)))
     assert logits.shape == (3, max(len(row) for row in labels))
+    parity = Parity(f"{NAME} logits, predict_on_batch", reference_error=reference_error(NAME))
     for row, (text, row_labels) in enumerate(zip(texts, labels)):
         want = reference_logits(NAME, text, row_labels)
-        np.testing.assert_allclose(logits[row, : len(row_labels)], want, atol=ATOL)
+        exact = reference_logits(NAME, text, row_labels, float64=True)
+        parity.add(logits[row, : len(row_labels)], want, exact, where=f"row {row}")
         assert np.all(logits[row, len(row_labels):] == -1000.0)
+    parity.check()
 
 
-def _assert_same_predictions(got, want):
-    assert len(got) == len(want)
-    for got_text, want_text in zip(got, want):
-        assert [p["label"] for p in got_text] == [p["label"] for p in want_text]
-        np.testing.assert_allclose(
-            [p["score"] for p in got_text], [p["score"] for p in want_text], atol=ATOL, rtol=0
-        )
+def _add_predictions(parity, got, want, texts, labels, kind="multi-label", prompt=None):
+    """Same labels as the reference pipeline; scores into `parity` (exact: float64)."""
+    assert len(got) == len(want) == len(texts)
+    for row, (got_text, want_text, text) in enumerate(zip(got, want, texts)):
+        row_labels = labels[row] if isinstance(labels[0], list) else labels
+        exact = exact_scores(NAME, text, row_labels, kind, prompt=prompt)
+        add_predictions(parity, got_text, want_text, exact, where=f"{kind} row {row}")
 
 
 def test_classify_matches_reference_pipeline():
@@ -112,6 +131,7 @@ def test_classify_matches_reference_pipeline():
     model = keras_model()
     _, _, pipeline = reference(NAME)
     texts, labels = js["texts"], js["labels"]
+    parity = Parity(f"{NAME} pipeline scores")
     for kwargs in (
         dict(threshold=0.0),
         dict(threshold=0.5),
@@ -120,12 +140,14 @@ def test_classify_matches_reference_pipeline():
     ):
         want = pipeline(texts, labels, batch_size=1, **kwargs)
         got = model.classify(texts, labels, batch_size=8, **kwargs)
-        _assert_same_predictions(got, want)
+        kind = kwargs.get("classification_type", "multi-label")
+        _add_predictions(parity, got, want, texts, labels, kind, kwargs.get("prompt"))
     # Ragged label lists: the reference's per-text path pads labels to 1024
     # tokens and crashes here, so each text is given its labels as shared.
     want = [pipeline([t], l, batch_size=1, threshold=0.0)[0] for t, l in zip(texts, js["per_text_labels"])]
     got = model.classify(texts, js["per_text_labels"], threshold=0.0, batch_size=8)
-    _assert_same_predictions(got, want)
+    _add_predictions(parity, got, want, texts, js["per_text_labels"])
+    parity.check()
 
 
 def test_examples_are_ignored_with_a_warning():
@@ -169,7 +191,8 @@ def test_compiled_loss_equals_reference():
     # The backbones' own dropout is off in evaluate() (inference mode).
     loss = model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)["loss"]
     want = float(npz["A_loss_multi_focal_default"])
-    assert abs(loss - want) <= 1e-5 * max(1.0, abs(want)), (loss, want)
+    exact = exact_oracle_loss(NAME, meta["multi_targets"])
+    assert_parity(f"{NAME} focal loss", loss, want, exact, atol=1e-5 * max(1.0, abs(exact)))
 
 
 RECORDS = [
@@ -211,9 +234,12 @@ def test_label_embedding_cache_matches_reference(monkeypatch, tmp_path):
     np.testing.assert_array_equal(loaded.vectors, cache.vectors)
 
     cached = model.predict_logits(texts, loaded, batch_size=2, prompt=js["prompt"])
+    parity = Parity(f"{NAME} logits from the label cache", reference_error=reference_error(NAME))
     for i, text in enumerate(texts):
         want = reference_logits(NAME, text, labels, prompt=js["prompt"])
-        np.testing.assert_allclose(cached[i], want, atol=ATOL, rtol=0)
+        exact = reference_logits(NAME, text, labels, prompt=js["prompt"], float64=True)
+        parity.add(cached[i], want, exact, where=f"row {i}")
+    parity.check()
     for got, want in zip(
         model.classify(texts, cache, threshold=0.3), model.classify(texts, labels, threshold=0.3)
     ):

@@ -4,7 +4,10 @@ The files in tests/fixtures/legacy_keras were saved with gliclass-keras main
 at 9c144d4 (before the package was restructured) by
 tests/fixtures/make_legacy_keras_files.py, together with the scores that
 release computed. Each is loaded here with the current code, on every
-backend, and must give the same class and the same scores within 1e-5.
+backend, and must give the same class and the same scores: by the rule of
+tests/parity.py, with the stored scores (float32, from the machine that
+saved the files) as the reference and the float64 reference GLiClass on the
+same checkpoint (tests/fixtures/reference/<name>) as the exact values.
 """
 
 import json
@@ -14,12 +17,13 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES
+from parity import assert_parity
+from reference_runner import exact_scores
 
 import gliclass_keras
 
 LEGACY = FIXTURES / "legacy_keras"
 NAMES = sorted(path.stem for path in LEGACY.glob("*.keras"))
-ATOL = 1e-5
 # Classes renamed since: the uni-encoder was saved as the (then concrete)
 # `GLiClassClassifier`, which is now the base class every architecture
 # shares; the name still loads, as the uni-encoder class.
@@ -51,7 +55,10 @@ def test_legacy_file_loads_and_scores_the_same(name):
     )
     scores = model.predict_scores(meta["texts"], meta["labels"])
     got = np.array([[s[label] for label in meta["labels"]] for s in scores])
-    np.testing.assert_allclose(got, np.array(meta["scores"]), atol=ATOL, rtol=0)
+    # Each file was saved from the reference checkpoint of the same name.
+    exact = [exact_scores(name, text, meta["labels"]) for text in meta["texts"]]
+    exact = np.array([[row[label] for label in meta["labels"]] for row in exact])
+    assert_parity(f"{name} scores of the legacy file", got, np.array(meta["scores"]), exact)
     if meta["compiled"]:
         # The compile state (optimizer with its parameter groups, loss,
         # F1 metrics) comes back too.

@@ -4,7 +4,11 @@ A tiny seeded `transformers.ModernBertModel` (4 layers, a global layer every
 3, a local window of 8 tokens and different rotary bases) is converted once
 per module; a right-padded batch of 20, 13 and 5 tokens exercises the
 sliding window and the padding. Every hidden state of the real tokens must
-match transformers within 1e-5 (float32).
+match transformers within 1e-5 (float32). Measured on an AVX2 machine
+(torch, jax, tensorflow), test_every_hidden_state_matches_transformers'
+states are at most 1.1e-6 apart, transformers' own float32 ones 7e-7 from
+float64 ones, so 1e-5 is ten times the float32 noise (where a model's noise
+is larger, the tests compare with a float64 copy instead: tests/parity.py).
 """
 
 import json

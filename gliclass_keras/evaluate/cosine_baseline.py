@@ -8,6 +8,10 @@ from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.convert.hf_encoder import read_encoder
 
 
+# A one-line label template that often helps sentence encoders with bare label names.
+DEFAULT_LABEL_TEMPLATE = "This text is about {label}."
+
+
 class CosineBaseline:
     """Zero-shot scores of a sentence encoder, without any GLiClass head.
 
@@ -20,6 +24,9 @@ class CosineBaseline:
         path: a Hugging Face encoder directory (`config.json`,
             `model.safetensors`, `tokenizer.json`).
         max_length: int, tokens per text (longer texts are cut).
+        label_template: optional string with a `{label}` field: each label
+            is embedded as `label_template.format(label=label)` (e.g.
+            `DEFAULT_LABEL_TEMPLATE`, "This text is about {label}.").
 
     Example:
 
@@ -30,7 +37,15 @@ class CosineBaseline:
     ```
     """
 
-    def __init__(self, path, max_length=256):
+    def __init__(self, path, max_length=256, label_template=None):
+        if label_template is not None and (
+            not isinstance(label_template, str) or "{label}" not in label_template
+        ):
+            raise ValueError(
+                "`label_template` must be a string with a '{label}' field, e.g. "
+                f"{DEFAULT_LABEL_TEMPLATE!r}. Received: {label_template!r}"
+            )
+        self.label_template = label_template
         encoder = read_encoder(path, add_gliclass_tokens=False)
         self.encoder = BackboneEncoder(encoder.backbone())
         tokenizer = tokenizers.Tokenizer.from_str(encoder.tokenizer.tokenizer_json)
@@ -54,5 +69,7 @@ class CosineBaseline:
         return np.concatenate(out)
 
     def predict_scores(self, texts, labels, batch_size=32):
-        """`(len(texts), len(labels))` cosine similarities."""
+        """`(len(texts), len(labels))` cosine similarities (labels through `label_template`)."""
+        if self.label_template is not None:
+            labels = [self.label_template.format(label=label) for label in labels]
         return self.embed(texts, batch_size) @ self.embed(labels, batch_size).T

@@ -10,7 +10,6 @@ architecture itself.
 import keras
 
 from gliclass_keras.convert import checkpoint as checkpoint_lib
-from gliclass_keras.convert.transformers import backbone_from_hf_config
 from gliclass_keras.layers.label_set_encoder import LabelSetEncoder
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
@@ -90,12 +89,12 @@ class GLiClassBiEncoderBase(GLiClassClassifier):
                 "label_model_config."
             )
         prefixes = cls.checkpoint_layout.backbones
-        backbone = backbone_from_hf_config(
+        backbone = cls.build_backbone(
             config.encoder_config,
             vocabulary_size=checkpoint.vocabulary_size(prefixes["backbone"]),
         )
         with keras.name_scope(LABEL_BACKBONE_SCOPE):
-            label_backbone = backbone_from_hf_config(
+            label_backbone = cls.build_backbone(
                 config.label_model_config,
                 vocabulary_size=checkpoint.vocabulary_size(prefixes["label_backbone"]),
             )

@@ -12,14 +12,10 @@ exactly as with `"truncate"`.
 import numpy as np
 
 from gliclass_keras.utils.validation import check_choice
+from gliclass_keras.utils.validation import check_int_at_least
 
 LONG_TEXT_MODES = ("truncate", "windows")
 WINDOW_AGGREGATIONS = ("max", "mean")
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
 
 
 def check_window_arguments(long_text, window_size, window_overlap, window_aggregation, max_length):
@@ -33,10 +29,10 @@ def check_window_arguments(long_text, window_size, window_overlap, window_aggreg
     check_choice("window_aggregation", window_aggregation, WINDOW_AGGREGATIONS)
     if window_size is None:
         window_size = max(max_length // 2, 2)
-    _check_int("window_size", window_size, 2)
+    check_int_at_least("window_size", window_size, 2)
     if window_overlap is None:
         window_overlap = window_size // 4
-    _check_int("window_overlap", window_overlap, 0)
+    check_int_at_least("window_overlap", window_overlap, 0)
     if window_overlap >= window_size:
         raise ValueError(
             "`window_overlap` must be smaller than `window_size`. "

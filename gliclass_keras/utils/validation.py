@@ -28,7 +28,10 @@ def check_int_at_least(name, value, minimum, reason=None):
     `reason` says why the bound exists (e.g. "the second layer has
     mlp_hidden_dim // 2 units"); a non-integer fails as in `check_positive_int`.
     """
-    check_positive_int(name, value)
+    if minimum >= 1:
+        check_positive_int(name, value)
+    elif isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"`{name}` must be an integer. Received: {name}={value!r}")
     if value < minimum:
         why = f" ({reason})" if reason else ""
         raise ValueError(f"`{name}` must be at least {minimum}{why}. Received: {name}={value!r}")

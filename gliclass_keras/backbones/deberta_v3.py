@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from gliclass_keras.backbones.hidden_states import input_embeddings
+from gliclass_keras.utils.dynamic_shapes import sequence_positions
 
 
 def _take_relative(scores, positions):
@@ -20,6 +21,18 @@ def _take_relative(scores, positions):
 
         return tf.gather(scores, indices=index, batch_dims=3)
     return ops.take_along_axis(scores, index, axis=3)
+
+
+def _relative_positions(attention, token_ids):
+    """Bucketed relative positions `(1, 1, L, L)`, as keras-hub's `_get_rel_pos`.
+
+    Positions come from the tokens themselves (`sequence_positions`), so the
+    sequence length may be a symbolic dimension (ONNX export keeps it dynamic).
+    """
+    ids = sequence_positions(token_ids)
+    rel_pos = ops.expand_dims(ids, 1) - ops.expand_dims(ids, 0)
+    rel_pos = attention._make_log_bucket_position(rel_pos)
+    return ops.expand_dims(ops.expand_dims(rel_pos, 0), 0)
 
 
 def _deberta_v3_layer(layer, x, pos_key, pos_query, rel_pos, key_mask, training):
@@ -75,7 +88,7 @@ def deberta_v3_hidden_states(
     key_mask = ops.cast(padding_mask, "bool")[:, None, None, :]
     # Bucketed relative positions (1, 1, L, L), the same for every layer.
     first_attention = backbone.transformer_layers[0]._self_attention_layer
-    rel_pos = first_attention._get_rel_pos(ops.shape(token_ids)[1])
+    rel_pos = _relative_positions(first_attention, token_ids)
     hidden_states = [x]
     for layer in backbone.transformer_layers:
         attention = layer._self_attention_layer

@@ -195,7 +195,7 @@ class ModernBertEncoderLayer(keras.layers.Layer):
         if padding_mask is not None:
             mask = ops.cast(padding_mask, "bool")[:, None, None, :]
         if self.local_attention is not None:
-            positions = ops.arange(length, dtype="int32")
+            positions = ops.arange(0, length, dtype="int32")
             distance = ops.abs(positions[:, None] - positions[None, :])
             window = (distance <= self.local_attention // 2)[None, None]
             mask = window if mask is None else ops.logical_and(mask, window)

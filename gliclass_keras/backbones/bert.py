@@ -7,6 +7,7 @@ from gliclass_keras.api_export import register
 from gliclass_keras.backbones.hidden_states import input_embeddings
 from gliclass_keras.backbones.hidden_states import transformer_hidden_states
 from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
+from gliclass_keras.utils.dynamic_shapes import sequence_positions
 from gliclass_keras.utils.validation import check_choice
 
 
@@ -117,7 +118,8 @@ def bert_hidden_states(
     before the position and segment embeddings.
     """
     x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
-    positions = backbone.position_embedding(x)
+    # Positions from the tokens' own axis, so the length can stay symbolic in export.
+    positions = backbone.position_embedding(x, positions=sequence_positions(token_ids))
     segments = backbone.segment_embedding(ops.zeros_like(token_ids))
     x = backbone.embeddings_add((x, positions, segments))
     x = backbone.embeddings_layer_norm(x)

@@ -6,6 +6,8 @@ from keras import ops
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.layers.token_pooler import TokenPooler
+from gliclass_keras.utils.dynamic_shapes import sequence_positions
+from gliclass_keras.utils.dynamic_shapes import unflatten_rows
 
 
 @register
@@ -51,11 +53,11 @@ class LabelSetEncoder(keras.layers.Layer):
         flat_ids = ops.reshape(label_token_ids, (-1, shape[2]))
         flat_mask = ops.cast(ops.reshape(label_padding_mask, (-1, shape[2])), "int32")
         empty = ops.cast(ops.equal(ops.sum(flat_mask, axis=1, keepdims=True), 0), "int32")
-        first = ops.cast(ops.equal(ops.arange(shape[2])[None, :], 0), "int32")
+        first = ops.cast(ops.equal(sequence_positions(flat_ids), 0), "int32")[None, :]
         flat_mask = ops.maximum(flat_mask, empty * first)
         states = self.encoder(flat_ids, flat_mask, training=training)[-1]
         pooled = self.pooler(states, mask=flat_mask)
-        pooled = ops.reshape(pooled, (shape[0], shape[1], ops.shape(pooled)[-1]))
+        pooled = unflatten_rows(pooled, label_mask)
         return pooled * ops.cast(ops.expand_dims(label_mask, -1), pooled.dtype)
 
     def compute_output_spec(self, label_token_ids, label_padding_mask, label_mask, training=None):

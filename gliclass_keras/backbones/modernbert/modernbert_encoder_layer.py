@@ -9,6 +9,7 @@ from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
 from gliclass_keras.utils.activations import get_backbone_activation
 from gliclass_keras.utils.validation import check_choice
 from gliclass_keras.utils.validation import check_positive_int
+from gliclass_keras.utils.dynamic_shapes import sequence_positions
 from gliclass_keras.utils.validation import check_rate
 
 # Attention scores of masked keys (applied in float32, so finite: a query row
@@ -189,15 +190,14 @@ class ModernBertEncoderLayer(keras.layers.Layer):
         )
         self.built = True
 
-    def _attention_mask(self, padding_mask, length):
+    def _attention_mask(self, padding_mask, positions):
         """Boolean `(batch or 1, 1, length, length)`: may query i see key j."""
         mask = None
         if padding_mask is not None:
             mask = ops.cast(padding_mask, "bool")[:, None, None, :]
         if self.local_attention is not None:
-            positions = ops.arange(0, length, dtype="int32")
-            distance = ops.abs(positions[:, None] - positions[None, :])
-            window = (distance <= self.local_attention // 2)[None, None]
+            distance = ops.abs(ops.expand_dims(positions, 1) - ops.expand_dims(positions, 0))
+            window = ops.expand_dims(distance <= self.local_attention // 2, (0, 1))
             mask = window if mask is None else ops.logical_and(mask, window)
         return mask
 
@@ -214,11 +214,14 @@ class ModernBertEncoderLayer(keras.layers.Layer):
             qkv, (batch_size, length, 3, self.num_heads, self.head_dim)
         )
         query, key, value = ops.unstack(qkv, num=3, axis=2)
-        query = self._rotary_embedding(query)
-        key = self._rotary_embedding(key)
+        # Positions from the tokens' own axis (`sequence_positions`), so the
+        # length can stay symbolic in export; keras-hub derives the same ones.
+        positions = sequence_positions(x)
+        query = self._rotary_embedding(query, positions=positions)
+        key = self._rotary_embedding(key, positions=positions)
         scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
         scores = ops.cast(scores, "float32") * (self.head_dim**-0.5)
-        mask = self._attention_mask(padding_mask, length)
+        mask = self._attention_mask(padding_mask, positions)
         if mask is not None:
             scores = ops.where(mask, scores, _MASKED_SCORE)
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)

@@ -3,9 +3,12 @@
 ```
 gliclass-keras classify --model PATH --labels sport,travel "Our team won." "I love Rome."
 echo "Our team won." | gliclass-keras classify --model PATH --labels sport,travel --single-label
+gliclass-keras export --model PATH --format onnx --output DIR [--quantize int8]
 ```
 
-`PATH` is a reference checkpoint directory or a `.keras` file. Texts come from
+`PATH` is a preset name, a reference checkpoint directory, a `.keras` file or
+an ONNX export directory (made by `export`; it is run by `OnnxClassifier`,
+with no deep-learning framework imported). Texts come from
 the arguments, or one per line from standard input when none are given. Each
 text gives one JSON line: `{"text": ..., "predictions": [{"label", "score"}]}`.
 """
@@ -53,11 +56,53 @@ def _build_parser():
         help="how a label's window logits are combined (default max)",
     )
     classify.add_argument("texts", nargs="*", help="texts (default: one per line on stdin)")
+
+    export = commands.add_parser("export", help="export a model for inference outside Keras")
+    export.add_argument("--model", default="default", help="as for classify")
+    export.add_argument(
+        "--format",
+        choices=("onnx", "tf_saved_model", "litert"),
+        default="onnx",
+        help="onnx: a directory OnnxClassifier runs (any backend, traced by JAX); "
+        "tf_saved_model, litert: tensorflow backend (default: onnx)",
+    )
+    export.add_argument("--output", required=True, help="directory to write")
+    export.add_argument(
+        "--quantize", choices=("int8",), default=None, help="onnx only: int8 weights (dynamic quantization)"
+    )
     return parser
 
 
+def is_onnx_export(path):
+    """Whether `path` is an ONNX export directory (it holds `gliclass_export.json`)."""
+    return os.path.isfile(os.path.join(os.fspath(path), "gliclass_export.json"))
+
+
+def _export(args):
+    if args.format != "onnx":
+        if args.quantize:
+            raise ValueError("`--quantize` applies to `--format onnx` only.")
+        # SavedModel and LiteRT export need the tensorflow backend.
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    model = load_model(args.model)
+    if args.format == "onnx":
+        from gliclass_keras.export.onnx_export import export_onnx
+
+        export_onnx(model, args.output, quantize=args.quantize)
+    else:
+        os.makedirs(args.output, exist_ok=True)
+        target = args.output if args.format == "tf_saved_model" else os.path.join(args.output, "model.tflite")
+        model.export(target, format=args.format, verbose=False)
+    print(json.dumps({"format": args.format, "output": args.output, "quantize": args.quantize}))
+    return 0
+
+
 def load_model(path):
-    """A GLiClass model from a preset name, checkpoint directory, `.keras` file or Hugging Face id."""
+    """A GLiClass model from a preset name, checkpoint directory, `.keras` file, Hugging Face id or ONNX export."""
+    if is_onnx_export(path):
+        from gliclass_keras.export.onnx_classifier import OnnxClassifier
+
+        return OnnxClassifier(path)
     from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
 
     return GLiClassClassifier.from_preset(path)
@@ -65,6 +110,12 @@ def load_model(path):
 
 def main(argv=None):
     args = _build_parser().parse_args(argv)
+    if args.command == "export":
+        try:
+            return _export(args)
+        except (ValueError, TypeError, FileNotFoundError, ConnectionError) as error:
+            print(f"gliclass-keras: {error}", file=sys.stderr)
+            return 2
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     texts = args.texts
     if not texts:

@@ -85,7 +85,7 @@ def deberta_v3_hidden_states(
     relative = backbone.relative_embeddings
     # (1, 2 * bucket_size, hidden): one copy of the table for the whole batch.
     table = relative.layer_norm(ops.convert_to_tensor(relative.rel_embeddings)[None])
-    key_mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+    key_mask = ops.cast(ops.expand_dims(padding_mask, (1, 2)), "bool")
     # Bucketed relative positions (1, 1, L, L), the same for every layer.
     first_attention = backbone.transformer_layers[0]._self_attention_layer
     rel_pos = _relative_positions(first_attention, token_ids)

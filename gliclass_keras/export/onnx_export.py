@@ -195,12 +195,18 @@ def check_graph(model, path, tolerance=EXPORT_TOLERANCE):
             )
 
 
-def _export_graphs_in_jax(model, directory, opset, verify):
-    """Export from torch/tensorflow: a `.keras` copy traced by a JAX subprocess."""
+def _export_graphs_in_jax(model, directory, opset, verify, graph_only=False):
+    """Export from torch/tensorflow: a `.keras` copy traced by a JAX subprocess.
+
+    Writes every graph into `directory`, or, with `graph_only`, the model's
+    graph alone to the file `directory`.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         path = os.path.join(scratch, "model.keras")
         model.save(path)
         command = [sys.executable, "-m", "gliclass_keras.export.onnx_export", path, directory]
+        if graph_only:
+            command.append("--graph-only")
         if opset is not None:
             command += ["--opset", str(opset)]
         if not verify:
@@ -211,6 +217,23 @@ def _export_graphs_in_jax(model, directory, opset, verify):
         raise RuntimeError(
             "ONNX export through the JAX backend failed:\n" + result.stderr[-4000:]
         )
+
+
+def export_model_graph(model, path, opset=None, verify=True):
+    """Write the model's own graph (inputs in, `logits` out) to the file `path`.
+
+    What `model.export(path, format="onnx")` does: one `.onnx` file with
+    symbolic batch, sequence and label axes, from any backend.
+    """
+    import keras
+
+    path = os.fspath(path)
+    if keras.config.backend() != "jax":
+        _export_graphs_in_jax(model, path, opset, verify, graph_only=True)
+        return
+    export_graph(model, path, opset=opset)
+    if verify:
+        check_graph(model, path)
 
 
 # ----------------------------------------------------------- preprocessing
@@ -279,12 +302,16 @@ def _main(argv=None):
     parser.add_argument("directory")
     parser.add_argument("--opset", type=int)
     parser.add_argument("--no-verify", action="store_true")
+    parser.add_argument("--graph-only", action="store_true", help="write the model graph to DIRECTORY as a file")
     args = parser.parse_args(argv)
     import keras
 
     import gliclass_keras  # noqa: F401  (registers the classes)
 
     model = keras.saving.load_model(args.model)
+    if args.graph_only:
+        export_model_graph(model, args.directory, opset=args.opset, verify=not args.no_verify)
+        return
     os.makedirs(args.directory, exist_ok=True)
     _export_graphs(model, args.directory, args.opset, not args.no_verify)
 

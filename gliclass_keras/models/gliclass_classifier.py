@@ -1025,3 +1025,42 @@ class GLiClassClassifier(keras.Model):
         for i, values in enumerate(per_record):
             out[i, : len(values)] = values
         return out
+
+    # =============================================================== export
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Export the model for inference outside Keras.
+
+        Keras' `model.export`, with the GLiClass input signature filled in
+        (dict inputs, batch, sequence and label axes dynamic):
+
+        * `format="onnx"`: one `.onnx` file, inputs named as the model's
+          input dict, output `logits`, axes symbolic; traced by JAX on every
+          backend (`gliclass_keras.export.onnx_export`). For a directory
+          that `gliclass_keras.OnnxClassifier` runs without any framework
+          (tokenizers, settings, bi-encoder towers, optional int8), use
+          `gliclass_keras.export.onnx_export.export_onnx` or
+          `gliclass-keras export`.
+        * `format="tf_saved_model"` (serving signature `serve` and
+          `serving_default`) and `format="litert"` (a `.tflite` file with
+          dynamic axes): on the tensorflow backend.
+
+        Args:
+            filepath: where to write.
+            format: `"onnx"`, `"tf_saved_model"` or `"litert"`.
+            verbose: whether to print a message.
+            input_signature: optional; defaults to the model's inputs.
+            **kwargs: passed to Keras' exporter (`opset_version` and
+                `verify` for ONNX).
+
+        Example:
+
+        ```python
+        model.export("model.onnx", format="onnx")
+        model.export("saved_model", format="tf_saved_model")  # tensorflow backend
+        ```
+        """
+        from gliclass_keras.export import keras_export
+
+        return keras_export.export(
+            self, filepath, format=format, verbose=verbose, input_signature_=input_signature, **kwargs
+        )

@@ -313,6 +313,12 @@ def max_abs_diff(ours, ref):
     return max(diffs) if diffs else float("nan")
 
 
+def top_label_agreement(ours, ref):
+    """Share of texts whose highest-scoring label is the same in both lists of `{label: score}`."""
+    same = [max(a, key=a.get) == max(b, key=b.get) for a, b in zip(ours, ref)]
+    return sum(same) / len(same) if same else float("nan")
+
+
 """
 ## The machine, the device and the threads
 """

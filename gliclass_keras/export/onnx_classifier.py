@@ -30,6 +30,7 @@ import os
 
 import numpy as np
 
+from gliclass_keras.config import ARCHITECTURE_TYPES
 from gliclass_keras.models import calibration as calibration_lib
 from gliclass_keras.models.label_cache_api import LabelCacheAPI
 from gliclass_keras.models.zero_shot_api import ZeroShotAPI
@@ -43,13 +44,6 @@ from gliclass_keras.utils.files import read_file
 
 EXPORT_CONFIG = "gliclass_export.json"
 FORMAT_VERSION = 1
-ARCHITECTURE_TYPES = (
-    "uni-encoder",
-    "bi-encoder",
-    "bi-encoder-fused",
-    "encoder-decoder",
-    "encoder-decoder-cls",
-)
 # The Keras preprocessor class named in an export -> its framework-free builder.
 INPUT_BUILDERS = {
     "GLiClassPreprocessor": UniEncoderInputBuilder,
@@ -97,14 +91,15 @@ def read_export_config(directory):
         problems.append(f"architecture_type {config.get('architecture_type')!r} is unknown")
     else:
         preprocessor = config.get("preprocessor")
-        if not isinstance(preprocessor, dict) or preprocessor.get("class_name") not in INPUT_BUILDERS:
-            problems.append(
-                f"preprocessor.class_name must be one of {sorted(INPUT_BUILDERS)}"
-            )
+        class_name = preprocessor.get("class_name") if isinstance(preprocessor, dict) else None
+        if class_name not in INPUT_BUILDERS:
+            problems.append(f"preprocessor.class_name must be one of {sorted(INPUT_BUILDERS)}")
         graphs = config.get("graphs")
         needed = ["model"] + (list(VECTOR_GRAPHS.values()) if _is_bi_encoder(config) else [])
         if not isinstance(graphs, dict) or any(name not in graphs for name in needed):
             problems.append(f"graphs must name the files of {needed}")
+        if config.get("quantization") not in (None, "int8"):
+            problems.append(f"quantization {config.get('quantization')!r} is unknown")
         for key in ("tokenizers", "inputs"):
             if not isinstance(config.get(key), (dict if key == "tokenizers" else list)):
                 problems.append(f"{key!r} is missing")
@@ -168,7 +163,10 @@ class OnnxClassifier(ZeroShotAPI):
             )
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.directory!r}, architecture_type={self.architecture_type!r})"
+        return (
+            f"{type(self).__name__}({self.directory!r}, "
+            f"architecture_type={self.architecture_type!r})"
+        )
 
     # ------------------------------------------------------------- loading
     def _path(self, name):
@@ -179,7 +177,8 @@ class OnnxClassifier(ZeroShotAPI):
         if sorted(tokenizer_files) != sorted(builder_cls.tokenizer_args):
             raise ValueError(
                 f"Invalid {self._path(EXPORT_CONFIG)!r}: a {preprocessor['class_name']} needs "
-                f"the tokenizers {list(builder_cls.tokenizer_args)}; it lists {sorted(tokenizer_files)}."
+                f"the tokenizers {list(builder_cls.tokenizer_args)}; "
+                f"it lists {sorted(tokenizer_files)}."
             )
         tokenizers = {}
         for arg, name in tokenizer_files.items():

@@ -136,8 +136,9 @@ class ZeroShotAPI:
         """Every label's logit for every text: a list of float32 arrays in label order.
 
         Arguments as in `classify` (including `long_text` and the window
-        options). Texts are batched by length; on jax and tensorflow batches
-        are padded to a few bucketed shapes (`gliclass_keras.utils.shapes`).
+        options). Texts are batched by length; Keras models on jax and
+        tensorflow pad batches to a few bucketed shapes
+        (`gliclass_keras.utils.shapes`).
         """
         checked = self._check_inputs(texts, labels, prompt, examples, batch_size, windows)
         return self._logits(*checked)

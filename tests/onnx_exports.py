@@ -8,6 +8,8 @@ subprocess).
 """
 
 import atexit
+import hashlib
+import json
 import pathlib
 import shutil
 import tempfile
@@ -45,3 +47,30 @@ def exported(name, quantize=None):
         shutil.copytree(exported(name), directory)
         quantize_int8(directory)
     return directory
+
+
+def load_reference_model(name, calibration=None, **preprocessor_kwargs):
+    """A reference fixture as a new Keras model (with `calibration` set, if given)."""
+    model = gliclass_keras.GLiClassClassifier.from_pretrained(FIXTURES / name, **preprocessor_kwargs)
+    model.calibration = calibration
+    return model
+
+
+def cached_export(name, root, calibration=None, **preprocessor_kwargs):
+    """`exported(name)` with another calibration or preprocessor settings, under `root`.
+
+    The graphs do not depend on either (every axis is symbolic), so the
+    session's export is copied and its `gliclass_export.json` rewritten as
+    `export_onnx` would write it for `load_reference_model(name,
+    calibration, **preprocessor_kwargs)`.
+    """
+    key = json.dumps([name, calibration, preprocessor_kwargs], sort_keys=True)
+    out = pathlib.Path(root) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    if (out / "gliclass_export.json").exists():
+        return out
+    shutil.copytree(exported(name), out)
+    config = json.loads((out / "gliclass_export.json").read_text())
+    config["calibration"] = calibration
+    config["preprocessor"]["config"].update(preprocessor_kwargs)
+    (out / "gliclass_export.json").write_text(json.dumps(config, indent=2))
+    return out

@@ -1,1 +1,6 @@
-"""Deployment outside Keras: ONNX export (`onnx_export`) and a framework-free classifier."""
+"""Deploying GLiClass models outside Keras.
+
+`gliclass_keras.export.onnx_classifier.OnnxClassifier` (also
+`gliclass_keras.OnnxClassifier`) classifies with an exported directory and
+onnxruntime alone. This package imports no deep-learning framework.
+"""

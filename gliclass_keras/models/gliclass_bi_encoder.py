@@ -1,29 +1,25 @@
 """`GLiClassBiEncoderClassifier`: the GLiClass bi-encoder as a Keras model."""
 
 import keras
-import numpy as np
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import hf_encoder
 from gliclass_keras.layers.logit_scale import l2_normalize
-from gliclass_keras.models import zero_shot
 from gliclass_keras.models.bi_encoder_base import GLiClassBiEncoderBase
 from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
-from gliclass_keras.models.label_embeddings import LabelEmbeddings
-from gliclass_keras.preprocessing import inputs as inputs_lib
+from gliclass_keras.models.label_cache_api import LABEL_CHUNK
+from gliclass_keras.models.label_cache_api import LabelCacheAPI
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
 from gliclass_keras.utils import shapes
 
-# Cached label vectors scored per forward pass (`encode_labels`).
-LABEL_CHUNK = 512
 # Config fields `from_encoders` fills in from the encoders themselves.
 _FROM_ENCODERS_FIELDS = ("encoder_config", "label_model_config", "label_model_name")
 
 
 @register
-class GLiClassBiEncoderClassifier(GLiClassBiEncoderBase):
+class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     """GLiClass zero-shot text classifier, bi-encoder architecture.
 
     The reference `GLiClassBiEncoder`: texts and labels are encoded by two
@@ -150,69 +146,6 @@ class GLiClassBiEncoderClassifier(GLiClassBiEncoderBase):
         )
         return cls(backbone, label_backbone, config, preprocessor=preprocessor)
 
-    # -------------------------------------------------- label-embedding cache
-    def encode_labels(self, labels, batch_size=64):
-        """Encode `labels` once, for classifying any number of texts against them.
-
-        Each label goes through the label backbone and the label head (the
-        bi-encoder and classes projectors, and L2 normalisation when the
-        config asks for it), exactly as in a full forward pass. Pass the
-        result in place of `labels` to `classify`, `predict_scores` or
-        `predict_logits`: each text then costs one text-encoder pass and a
-        dot-product-sized scoring step, whatever the number of labels.
-
-        Args:
-            labels: list of unique label strings (or a hierarchical dict,
-                flattened as in `classify`).
-            batch_size: int >= 1, labels per forward pass of the label
-                backbone. Defaults to 64.
-
-        Returns:
-            A `LabelEmbeddings` with one vector per label.
-
-        Example:
-
-        ```python
-        cache = model.encode_labels([f"topic {i}" for i in range(1000)])
-        model.classify(["Our team won the match."], cache, threshold=0.3)
-        ```
-        """
-        if self.preprocessor is None:
-            raise ValueError("This model has no preprocessor; `encode_labels` needs its label tokenizer.")
-        labels = inputs_lib.normalize_labels(labels, 1)[0][0]
-        batch_size = inputs_lib.check_batch_size(batch_size)
-        backend = self.preprocessor._truncating_backend("label")
-        encoded = [list(e.ids) for e in backend.encode_batch(labels)]
-        static_shapes = shapes.uses_static_shapes()
-        label_model = self._vector_models()["label"]
-        vectors = []
-        for start in range(0, len(encoded), batch_size):
-            chunk = encoded[start : start + batch_size]
-            count = batch_size if static_shapes else len(chunk)
-            token_ids, padding_mask = self.preprocessor.collate_labels(
-                [chunk], count, static_shapes=static_shapes
-            )
-            label_mask = np.zeros((1, count), dtype="int32")
-            label_mask[0, : len(chunk)] = 1
-            out = label_model.predict_on_batch(
-                {
-                    "label_token_ids": token_ids,
-                    "label_padding_mask": padding_mask,
-                    "label_mask": label_mask,
-                }
-            )
-            vectors.append(np.asarray(out)[0, : len(chunk)])
-        return LabelEmbeddings(labels, np.concatenate(vectors, axis=0))
-
-    def _check_label_embeddings(self, label_embeddings):
-        width = int(self._vector_tensors["classes"].shape[-1])
-        if label_embeddings.vectors.shape[1] != width:
-            raise ValueError(
-                f"`labels` holds label vectors of width {label_embeddings.vectors.shape[1]}, "
-                f"but this model's class vectors have width {width}: encode the labels "
-                "with this model's `encode_labels`."
-            )
-
     def _vector_models(self):
         """Sub-models of the graph: text vectors, label vectors, and scoring."""
         models = self.__dict__.get("_vector_models_cache")
@@ -250,72 +183,15 @@ class GLiClassBiEncoderClassifier(GLiClassBiEncoderBase):
         object.__setattr__(self, "_vector_models_cache", models)
         return models
 
-    def encode_texts(self, texts, batch_size=32, prompt=None):
-        """Text vectors after the text head: `(len(texts), hidden)` float32.
+    # -------------------------------------------------- label-embedding cache
+    # `encode_labels`, `encode_texts` and cached scoring are `LabelCacheAPI`'s;
+    # the Keras model runs the sub-models of its graph.
+    def _run_vectors(self, which, arrays):
+        return self._vector_models()[which].predict_on_batch(arrays)
 
-        What each text is scored with against `encode_labels` vectors (the
-        logits are the scaled dot products): L2-normalised when
-        `normalize_features` is set. Useful for search or clustering.
+    def _class_vector_width(self):
+        return int(self._vector_tensors["classes"].shape[-1])
 
-        Args:
-            texts: a string or a list of strings.
-            batch_size: int >= 1.
-            prompt: optional task description, a string or one per text.
-        """
-        texts, prompts, per_text_examples = self._check_text_inputs(texts, prompt, batch_size)
-        return self._text_vectors(texts, prompts, per_text_examples, batch_size)
-
-    def _check_text_inputs(self, texts, prompt, batch_size):
-        if self.preprocessor is None:
-            raise ValueError("This model has no preprocessor; `encode_texts` needs its tokenizer.")
-        texts = inputs_lib.normalize_texts(texts)
-        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
-        inputs_lib.check_batch_size(batch_size)
-        return texts, prompts, [None] * len(texts)
-
-    def _text_vectors(self, texts, prompts, per_text_examples, batch_size):
-        models = self._vector_models()
-        rows = self.preprocessor.encode_rows(texts, [[] for _ in texts], prompts, per_text_examples)
-
-        def run(batch, static_shapes):
-            token_ids, padding_mask = self.preprocessor.pad_rows(
-                [row.token_ids for row in batch], self.preprocessor.pad_token_id,
-                static_shapes=static_shapes,
-            )
-            out = models["text"].predict_on_batch(
-                {"token_ids": token_ids, "padding_mask": padding_mask}
-            )
-            return list(np.asarray(out))
-
-        return np.stack(zero_shot.run_by_length(rows, batch_size, run)).astype("float32")
-
-    def _cached_logits(self, texts, prompts, per_text_examples, batch_size, label_embeddings):
-        """Logits of every text against precomputed `LabelEmbeddings`."""
-        models = self._vector_models()
-        text_vectors = self._text_vectors(texts, prompts, per_text_examples, batch_size)
-        vectors = label_embeddings.vectors
-        num_labels = len(vectors)
-        static_shapes = shapes.uses_static_shapes()
-        chunk = shapes.padded_labels(min(LABEL_CHUNK, num_labels), static_shapes)
-        logits = np.zeros((len(texts), num_labels), dtype="float32")
-        for start in range(0, len(texts), batch_size):
-            text_batch = text_vectors[start : start + batch_size]
-            real = len(text_batch)
-            if static_shapes and real < batch_size:
-                filler = np.repeat(text_batch[:1], batch_size - real, axis=0)
-                text_batch = np.concatenate([text_batch, filler], axis=0)
-            for first in range(0, num_labels, chunk):
-                part = vectors[first : first + chunk]
-                count = len(part)
-                size = chunk if static_shapes else count
-                classes = np.zeros((len(text_batch), size, vectors.shape[1]), dtype="float32")
-                classes[:, :count] = part[None]
-                label_mask = np.zeros((len(text_batch), size), dtype="int32")
-                label_mask[:, :count] = 1
-                out = models["score"].predict_on_batch(
-                    {"text": text_batch, "classes": classes, "label_mask": label_mask}
-                )
-                logits[start : start + real, first : first + count] = np.asarray(out)[
-                    :real, :count
-                ]
-        return list(logits)
+    def _label_chunk(self):
+        # This module's name, so tests can shrink it (`monkeypatch.setattr`).
+        return LABEL_CHUNK

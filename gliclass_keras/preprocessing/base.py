@@ -1,37 +1,32 @@
-"""`GLiClassPreprocessorBase`: what every GLiClass preprocessor shares.
+"""`GLiClassPreprocessorBase`: an `InputBuilder` as a Keras layer.
 
-A GLiClass preprocessor turns raw texts and candidate labels into the model's
-input arrays in two steps, which models, the training dataset and the label
-cache all use:
+Every GLiClass preprocessor layer combines a framework-free input builder
+(`gliclass_keras.preprocessing.input_builder`, which holds all of the
+encoding, batching and argument checking) with `keras.layers.Layer`, which
+gives it a place in a Keras model and in `.keras` files: `get_config` stores
+the builder's `config_args` and serializes its `tokenizer_args` as Keras
+objects (`GLiClassTokenizer`s, whose vocabularies are `.keras` assets).
 
-* `encode_rows(texts, per_text_labels, prompts, per_text_examples)` builds
-  one row per model input (`gliclass_keras.preprocessing.encoded_rows`),
-  from arguments already checked by `gliclass_keras.preprocessing.inputs`
-  (`encode` checks them first);
-* `collate(rows, num_labels=None, static_shapes=False)` pads rows into
-  arrays. Under a static-shape policy every length is bucketed
-  (`gliclass_keras.utils.shapes`), so compiled backends see few shapes; the
-  caller only says how many label slots it wants.
+A concrete preprocessor lists its builder first, then this class, and calls
+both constructors explicitly (`_init_layer`, then the builder's
+`__init__`):
 
-Subclasses implement `encode_rows` and `collate` (with `pad_rows` and
-`label_mask` as building blocks), declare `tokenizer_args` (the tokenizer
-constructor arguments, serialized as Keras objects), `config_args` (the other
-constructor arguments, stored as they are) and `input_ranks` (rank of each
-model input, for `tf.data` signatures).
+```python
+class GLiClassPreprocessor(UniEncoderInputBuilder, GLiClassPreprocessorBase):
+    def __init__(self, tokenizer=None, max_length=1024, ..., **kwargs):
+        self._init_layer(kwargs)
+        UniEncoderInputBuilder.__init__(self, tokenizer, max_length, ...)
+```
 """
 
-import warnings
-
 import keras
-import numpy as np
 
-from gliclass_keras.preprocessing import inputs as inputs_lib
+from gliclass_keras.preprocessing.input_builder import InputBuilder
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
-from gliclass_keras.utils import shapes
 
 
-class GLiClassPreprocessorBase(keras.layers.Layer):
-    """Base class of the GLiClass preprocessors (see the module docstring).
+class GLiClassPreprocessorBase(InputBuilder, keras.layers.Layer):
+    """Base class of the GLiClass preprocessor layers (see the module docstring).
 
     Args:
         max_length: int. Longest sequence in tokens (the reference
@@ -40,135 +35,23 @@ class GLiClassPreprocessorBase(keras.layers.Layer):
         **kwargs: `keras.layers.Layer` arguments.
     """
 
-    tokenizer_args = ("tokenizer",)
-    config_args = ("max_length", "pad_token_id")
-    input_ranks = {"token_ids": 2, "padding_mask": 2, "label_mask": 2}
-    min_max_length = 4
+    tokenizer_cls = GLiClassTokenizer
 
     def __init__(self, max_length=1024, pad_token_id=0, **kwargs):
+        self._init_layer(kwargs)
+        InputBuilder.__init__(self, max_length=max_length, pad_token_id=pad_token_id)
+
+    def _init_layer(self, kwargs):
+        """Initialize the `keras.layers.Layer` side with the layer arguments `kwargs`."""
         kwargs.setdefault("trainable", False)
-        super().__init__(**kwargs)
-        minimum = self.min_max_length
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < minimum:
-            raise ValueError(f"`max_length` must be an int >= {minimum}. Received: {max_length!r}")
-        if isinstance(pad_token_id, bool) or not isinstance(pad_token_id, (int, np.integer)):
-            raise TypeError(f"`pad_token_id` must be an int. Received: {pad_token_id!r}")
-        self.max_length = max_length
-        self.pad_token_id = int(pad_token_id)
+        keras.layers.Layer.__init__(self, **kwargs)
         # No weights: mark it built, or Keras' jax predict would run an extra
         # uncompiled pass on every call to build the model's unbuilt layers.
         self.built = True
 
-    @staticmethod
-    def _checked_tokenizer(name, tokenizer):
-        if tokenizer is not None and not isinstance(tokenizer, GLiClassTokenizer):
-            raise TypeError(
-                f"`{name}` must be a GLiClassTokenizer. Received: {type(tokenizer).__name__}"
-            )
-        return tokenizer
-
-    def _require_tokenizer(self, name="tokenizer"):
-        if getattr(self, name) is None:
-            raise ValueError(f"This {type(self).__name__} has no {name}.")
-
-    # ------------------------------------------------------------- encoding
-    def encode(self, texts, labels, prompt=None, examples=None, warn=True):
-        """Check the arguments as `classify` does, then `encode_rows`.
-
-        Most texts give one row; a text whose labels do not fit in
-        `max_length` may give one row per label chunk.
-        """
-        texts = inputs_lib.normalize_texts(texts)
-        per_text_labels, _ = inputs_lib.normalize_labels(labels, len(texts))
-        prompts = inputs_lib.normalize_prompts(prompt, len(texts))
-        per_text_examples = inputs_lib.normalize_examples(examples, len(texts))
-        return self.encode_rows(texts, per_text_labels, prompts, per_text_examples, warn)
-
-    def encode_rows(self, texts, per_text_labels, prompts, per_text_examples, warn=True):
-        """Rows for checked, per-text arguments (lists as long as `texts`)."""
-        raise NotImplementedError
-
-    def _warn_cut(self, truncated, kept=None):
-        """Warn that the texts at indices `truncated` lost their ends.
-
-        `kept` names what was kept whole (`"label"`, `"example"`), if anything.
-        """
-        if truncated:
-            detail = f" with their {kept}s; the end of each text was cut and every {kept} kept"
-            warnings.warn(
-                f"{len(truncated)} text(s) (indices {truncated[:10]}) were longer than "
-                f"max_length={self.max_length} tokens"
-                + (detail if kept else "; the end of each text was cut")
-                + ".",
-                stacklevel=4,
-            )
-
-    def _warn_chunked(self, chunked):
-        """Warn that the labels of `(index, chunks)` texts are scored in chunks."""
-        if chunked:
-            warnings.warn(
-                f"The labels of {len(chunked)} text(s) (index, chunks: {chunked[:10]}) do "
-                f"not fit in max_length={self.max_length} tokens; they are scored in chunks.",
-                stacklevel=4,
-            )
-
-    # ------------------------------------------------------------- batching
-    @staticmethod
-    def pad_rows(sequences, pad_token_id, length=None, static_shapes=False, name="sequence_length"):
-        """`(ids, mask)` int32 arrays `(len(sequences), length)` of right-padded sequences.
-
-        `length` defaults to the longest sequence, bucketed under a static-shape
-        policy; a given `length` shorter than a sequence raises a `ValueError`.
-        """
-        longest = max([len(ids) for ids in sequences] or [1])
-        if length is None:
-            length = shapes.padded_length(longest, static_shapes)
-        elif length < longest:
-            raise ValueError(f"`{name}`={length} is shorter than a row ({longest}).")
-        ids = np.full((len(sequences), length), pad_token_id, dtype="int32")
-        mask = np.zeros((len(sequences), length), dtype="int32")
-        for r, row_ids in enumerate(sequences):
-            ids[r, : len(row_ids)] = row_ids
-            mask[r, : len(row_ids)] = 1
-        return ids, mask
-
-    @staticmethod
-    def label_slots(rows, num_labels=None, static_shapes=False):
-        """The number of label slots of a batch: at least every row's labels."""
-        most = max(len(row.label_indices) for row in rows)
-        if num_labels is None:
-            return shapes.padded_labels(most, static_shapes)
-        return max(num_labels, most)
-
-    @staticmethod
-    def label_mask(rows, num_labels):
-        """`(len(rows), num_labels)` int32, 1 for each row's real label slots."""
-        mask = np.zeros((len(rows), num_labels), dtype="int32")
-        for r, row in enumerate(rows):
-            mask[r, : len(row.label_indices)] = 1
-        return mask
-
-    def collate(self, rows, num_labels=None, static_shapes=False, **lengths):
-        """Pad rows into the model's input arrays (see the subclass)."""
-        raise NotImplementedError
-
-    def call(self, texts, labels, prompt=None, examples=None):
-        rows = self.encode(texts, labels, prompt=prompt, examples=examples)
-        if len(rows) != len({row.text_index for row in rows}):
-            raise ValueError(
-                "Some texts need their labels scored in several chunks (they do not fit "
-                f"in max_length={self.max_length}); use the model's `classify`, which "
-                "merges chunks, or raise `max_length`."
-            )
-        return self.collate(rows)
-
-    def __call__(self, texts, labels, prompt=None, examples=None):
-        # Plain Python: no Keras tensor conversion of string inputs.
-        return self.call(texts, labels, prompt=prompt, examples=examples)
-
     # -------------------------------------------------------- serialization
     def get_config(self):
-        config = super().get_config()
+        config = keras.layers.Layer.get_config(self)
         for name in self.tokenizer_args:
             config[name] = keras.saving.serialize_keras_object(getattr(self, name))
         for name in self.config_args:

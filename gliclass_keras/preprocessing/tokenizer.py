@@ -1,17 +1,16 @@
-"""`GLiClassTokenizer`: a checkpoint's `tokenizer.json`, run by the `tokenizers` library."""
+"""`GLiClassTokenizer`: a `FastTokenizer` as a Keras layer, saved in `.keras` files."""
 
 import os
 
 import keras
-import tokenizers
 
 from gliclass_keras.api_export import register
-
-TOKENIZER_ASSET = "tokenizer.json"
+from gliclass_keras.preprocessing.fast_tokenizer import TOKENIZER_ASSET
+from gliclass_keras.preprocessing.fast_tokenizer import FastTokenizer
 
 
 @register
-class GLiClassTokenizer(keras.layers.Layer):
+class GLiClassTokenizer(FastTokenizer, keras.layers.Layer):
     """The Hugging Face fast tokenizer of a GLiClass checkpoint, as a Keras layer.
 
     It reads a `tokenizer.json` (which already holds the added `<<LABEL>>`,
@@ -20,7 +19,9 @@ class GLiClassTokenizer(keras.layers.Layer):
     digit. Truncation and padding settings stored in the file are discarded:
     many checkpoints carry a stale `truncation`/`padding` block, and
     gliclass-keras does its own (see `GLiClassPreprocessor`). The file is saved
-    as an asset inside `.keras` archives.
+    as an asset inside `.keras` archives. All tokenization is
+    `FastTokenizer`'s (framework-free); this class adds the Keras layer and
+    its asset handling.
 
     Args:
         tokenizer_json: str. The contents of a `tokenizer.json` file. May be
@@ -37,72 +38,9 @@ class GLiClassTokenizer(keras.layers.Layer):
 
     def __init__(self, tokenizer_json=None, **kwargs):
         kwargs.setdefault("trainable", False)
-        super().__init__(**kwargs)
-        self._tokenizer = None
-        self.tokenizer_json = None
+        keras.layers.Layer.__init__(self, **kwargs)
         self.built = True  # no weights (see GLiClassPreprocessor)
-        if tokenizer_json is not None:
-            self.set_tokenizer_json(tokenizer_json)
-
-    @classmethod
-    def from_file(cls, path, **kwargs):
-        """Load a `tokenizer.json` file (or a directory holding one)."""
-        path = os.fspath(path)
-        if os.path.isdir(path):
-            path = os.path.join(path, TOKENIZER_ASSET)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"No tokenizer.json at {path!r}. gliclass-keras reads the fast "
-                "tokenizer file that `save_pretrained` writes next to config.json."
-            )
-        with open(path, encoding="utf-8") as f:
-            return cls(f.read(), **kwargs)
-
-    def set_tokenizer_json(self, tokenizer_json):
-        if not isinstance(tokenizer_json, str):
-            raise TypeError(
-                "`tokenizer_json` must be the text of a tokenizer.json file. "
-                f"Received: {type(tokenizer_json).__name__}"
-            )
-        tokenizer = tokenizers.Tokenizer.from_str(tokenizer_json)
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        self._tokenizer = tokenizer
-        self.tokenizer_json = tokenizer_json
-
-    @property
-    def backend(self):
-        """The underlying `tokenizers.Tokenizer`."""
-        if self._tokenizer is None:
-            raise ValueError("This GLiClassTokenizer has no vocabulary loaded yet.")
-        return self._tokenizer
-
-    def token_to_id(self, token):
-        return self.backend.token_to_id(token)
-
-    def id_to_token(self, token_id):
-        return self.backend.id_to_token(token_id)
-
-    def vocabulary_size(self):
-        return self.backend.get_vocab_size(with_added_tokens=True)
-
-    def special_token_id(self, *candidates):
-        """The id of the first of `candidates` that is in the vocabulary, or None."""
-        for token in candidates:
-            token_id = self.backend.token_to_id(token)
-            if token_id is not None:
-                return token_id
-        return None
-
-    def encode(self, strings, add_special_tokens=True):
-        """Token ids (lists of ints) for a list of strings, untruncated."""
-        encodings = self.backend.encode_batch(list(strings), add_special_tokens=add_special_tokens)
-        return [e.ids for e in encodings]
-
-    def encode_with_offsets(self, string, add_special_tokens=True):
-        """`(ids, offsets)` of one string; offsets are character spans into it."""
-        encoding = self.backend.encode(string, add_special_tokens=add_special_tokens)
-        return encoding.ids, encoding.offsets
+        FastTokenizer.__init__(self, tokenizer_json)
 
     def call(self, inputs):
         return self.encode(inputs)

@@ -7,7 +7,13 @@ and gets exact shapes, which cost nothing extra. Every place that pads a
 batch (inference, label caches, the training dataset) asks here.
 """
 
-import keras
+
+def _keras_backend():
+    """The Keras backend's name (Keras is imported here only: the rest is framework-free)."""
+    import keras
+
+    return keras.backend.backend()
+
 
 # Sequence lengths a padded batch is rounded up to (then multiples of 256).
 LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
@@ -17,7 +23,7 @@ LABEL_MULTIPLE = 8
 
 def uses_static_shapes(backend=None):
     """True where compiled functions are traced per input shape (jax, tensorflow)."""
-    return (backend or keras.backend.backend()) != "torch"
+    return (backend or _keras_backend()) != "torch"
 
 
 def bucket_length(length):
@@ -54,4 +60,4 @@ def inference_jit_compile(backend=None):
     models it is faster there too (measured in benchmarks/inference.py).
     JAX always compiles; torch runs eagerly.
     """
-    return (backend or keras.backend.backend()) == "tensorflow"
+    return (backend or _keras_backend()) == "tensorflow"

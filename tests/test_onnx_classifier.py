@@ -133,24 +133,28 @@ def test_onnx_classifier_runs_without_any_framework(uni_dir, uni_keras):
 
 # ----------------------------------------------------- Keras registration
 @pytest.mark.parametrize(
-    "imports",
+    "imports, legacy_file, class_name",
     [
-        "import gliclass_keras\nimport keras",
-        "import keras\nimport gliclass_keras",
-        # Keras first imported from inside a gliclass-keras module.
-        "import gliclass_keras\nfrom gliclass_keras.models import gliclass_uni_encoder\nimport keras",
-        "import gliclass_keras\ngliclass_keras.GLiClassConfig\ngliclass_keras.losses\nimport keras",
+        ("import gliclass_keras\nimport keras", "encdec_t5.keras", "GLiClassEncoderDecoderClassifier"),
+        ("import keras\nimport gliclass_keras", "uni_deberta_default.keras", "GLiClassUniEncoderClassifier"),
+        # Keras first imported from inside a gliclass-keras module, which
+        # does not import the bi-encoder classes itself.
+        (
+            "import gliclass_keras\nfrom gliclass_keras.models import gliclass_uni_encoder\nimport keras",
+            "bi_bert_bert.keras",
+            "GLiClassBiEncoderClassifier",
+        ),
     ],
 )
-def test_keras_load_model_finds_the_classes_whatever_the_import_order(imports):
+def test_keras_load_model_finds_the_classes_whatever_the_import_order(imports, legacy_file, class_name):
     out = run_python(
         imports
         + f"""
-model = keras.saving.load_model({str(LEGACY / 'bi_bert_bert.keras')!r})
+model = keras.saving.load_model({str(LEGACY / legacy_file)!r})
 print(type(model).__name__)
 """
     )
-    assert out.strip().splitlines()[-1] == "GLiClassBiEncoderClassifier"
+    assert out.strip().splitlines()[-1] == class_name
 
 
 def test_lazy_names_and_submodules():

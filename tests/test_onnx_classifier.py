@@ -378,3 +378,32 @@ def test_scores_match_the_reference_pipeline(name, export_root):
                 assert abs(got[label] - want[label]) <= 1e-4, (name, kind, text, label, got, want)
             if kind == "single-label":
                 assert max(got, key=got.get) == next(iter(want))
+
+
+# -------------------------------------------------------------- command line
+def test_cli_classifies_with_an_export_directory(uni_dir, uni_keras, capsys):
+    from gliclass_keras import cli
+
+    assert cli.main(["classify", "--model", str(uni_dir), "--labels", ",".join(LABELS),
+                     "--single-label", TEXTS[1]]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    want = uni_keras.classify([TEXTS[1]], LABELS, classification_type="single-label")[0]
+    assert line["predictions"][0]["label"] == want[0]["label"]
+    assert abs(line["predictions"][0]["score"] - want[0]["score"]) <= 1e-4
+
+
+@pytest.mark.skipif(keras.config.backend() != "jax", reason="the jax run exports through the CLI")
+def test_cli_exports_a_directory(tmp_path, capsys):
+    from gliclass_keras import cli
+
+    fixture = str(pathlib.Path(__file__).parent / "fixtures" / "reference" / UNI)
+    out = tmp_path / "export"
+    assert cli.main(["export", "--model", fixture, "--format", "onnx", "--output", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["output"] == str(out)
+    model = gliclass_keras.OnnxClassifier(out)
+    keras_model = load_reference_model(UNI)
+    assert_same_scores(model.predict_scores(TEXTS, LABELS), keras_model.predict_scores(TEXTS, LABELS))
+    with pytest.raises(SystemExit):  # argparse: not one of the choices
+        cli.main(["export", "--model", fixture, "--output", str(out), "--quantize", "int4"])
+    assert cli.main(["export", "--model", fixture, "--format", "litert", "--output", str(out),
+                     "--quantize", "int8"]) == 2

@@ -60,11 +60,11 @@ def category_examples(count, seed):
 
 def held_out_metrics(model, examples):
     """Macro-F1 (over the true labels) and accuracy of the top-scoring label."""
-    truths, predicted = [], []
-    for text, labels, true_label in examples:
-        scores = model.predict_scores([text], list(labels))[0]
-        predicted.append(max(scores, key=scores.get))
-        truths.append(true_label)
+    texts = [text for text, _, _ in examples]
+    labels = [list(candidates) for _, candidates, _ in examples]
+    truths = [true_label for _, _, true_label in examples]
+    rows = model.predict_scores(texts, labels, batch_size=32)
+    predicted = [max(scores, key=scores.get) for scores in rows]
     classes = sorted(set(truths))
     return {
         "macro_f1": float(f1_score(truths, predicted, labels=classes, average="macro")),

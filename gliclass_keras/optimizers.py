@@ -16,6 +16,24 @@ import keras
 from gliclass_keras.api_export import register
 
 
+def _merge_duplicate_slices(gradient):
+    """A `tf.IndexedSlices` gradient with its repeated rows summed.
+
+    TensorFlow gives embedding tables `IndexedSlices` gradients with one row
+    per token, repeated for a repeated token; Keras' norm clipping squares
+    those rows one by one, so a table's norm comes out wrong (the dense
+    gradient's row is their sum). Summing the repeated rows first gives the
+    norm torch and JAX compute (and the gradient stays sparse).
+    """
+    import tensorflow as tf
+
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    unique, positions = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(unique)[0])
+    return tf.IndexedSlices(values, unique, gradient.dense_shape)
+
+
 class _ParameterGroupsMixin:
     """Per-variable learning-rate multiplier and weight decay, keyed by path.
 
@@ -46,6 +64,11 @@ class _ParameterGroupsMixin:
         groups = self.__dict__.setdefault("_variable_groups", {})
         for variable in variables:
             groups[id(variable)] = (float(lr_multiplier), float(weight_decay))
+
+    def _clip_gradients(self, grads):
+        if keras.backend.backend() == "tensorflow" and (self.clipnorm or self.global_clipnorm):
+            grads = [_merge_duplicate_slices(g) for g in grads]
+        return super()._clip_gradients(grads)
 
     def build(self, variables):
         super().build(variables)

@@ -6,6 +6,7 @@ from typing import Optional
 import keras
 
 from gliclass_keras import optimizers as optimizers_lib
+from gliclass_keras.utils.validation import check_positive_int
 
 _NORM_MARKERS = ("Normalization", "LayerNorm", "RMSNorm")
 
@@ -50,6 +51,25 @@ class TrainingConfig:
         cache_dir: str or None, the `datasets` cache directory used when
             reading training files.
         seed: int, seed of label shuffling and example order.
+        gradient_accumulation_steps: int >= 1 (Hugging Face's name). With
+            N > 1 the weights are updated once every N batches, with the
+            mean of the N batches' gradients: the Keras optimizer's own
+            `gradient_accumulation_steps` (the optimizer's `iterations`, and
+            so the learning-rate schedule, count updates, not batches; give
+            `total_steps` in updates). Clipping (`max_grad_norm`) and weight
+            decay apply once per update, to the averaged gradient, as in
+            Hugging Face's Trainer. N accumulated batches of B examples equal
+            one batch of N x B examples when each batch's loss is the mean
+            over the same number of terms: the mean of N per-batch means is
+            then the mean over the N x B examples. The GLiClass focal loss
+            (`focal_loss_reduction="mean"`) averages over the valid label
+            slots of the batch (padding slots excluded), so the equality is
+            exact when every batch has the same number of valid slots (e.g.
+            label lists of equal length); batches with different counts (or
+            a smaller last batch) weigh their slots slightly differently, as
+            in Hugging Face's Trainer without `num_items_in_batch`. With
+            `focal_loss_reduction="sum"` each batch's loss is a sum, so the
+            averaged gradient is 1/N of the large batch's.
 
     Example:
 
@@ -57,6 +77,9 @@ class TrainingConfig:
     config = gliclass_keras.TrainingConfig(learning_rate=1e-5, others_lr=1e-4)
     model.compile(training_config=config)
     model.fit(train_data, epochs=3)
+
+    # Batches of 8, one update every 4 of them (an effective batch of 32).
+    config = gliclass_keras.TrainingConfig(gradient_accumulation_steps=4)
     ```
     """
 
@@ -74,6 +97,7 @@ class TrainingConfig:
     warmup_ratio: float = 0.0
     cache_dir: Optional[str] = None
     seed: int = 42
+    gradient_accumulation_steps: int = 1
 
     def __post_init__(self):
         def non_negative(name, allow_none=False):
@@ -108,6 +132,7 @@ class TrainingConfig:
             raise ValueError(f"`warmup_steps` must be an int >= 0. Received: {self.warmup_steps!r}")
         if not isinstance(self.warmup_ratio, (int, float)) or not 0.0 <= self.warmup_ratio <= 1.0:
             raise ValueError(f"`warmup_ratio` must be in [0, 1]. Received: {self.warmup_ratio!r}")
+        check_positive_int("gradient_accumulation_steps", self.gradient_accumulation_steps)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -185,6 +210,9 @@ class TrainingConfig:
             "weight_decays": weight_decays,
             "global_clipnorm": self.max_grad_norm,
         }
+        if self.gradient_accumulation_steps > 1:
+            # Keras' own accumulation (it takes None or an int >= 2).
+            kwargs["gradient_accumulation_steps"] = self.gradient_accumulation_steps
         optimizer_cls = optimizers_lib.OPTIMIZERS[self.optim]
         if issubclass(optimizer_cls, (keras.optimizers.Adam, keras.optimizers.AdamW)):
             kwargs.update(

@@ -55,8 +55,11 @@ def _deberta_v3_layer(layer, x, pos_key, pos_query, rel_pos, key_mask, training)
     p2c = ops.einsum("rhd,bjhd->bhjr", pos_query, key)
     p2c = _take_relative(p2c, ops.clip(-rel_pos + span, 0, 2 * span - 1))
     scores = (scores + ops.transpose(p2c, (0, 1, 3, 2))) * attention.scale_factor
-    scores = ops.where(key_mask, scores, ops.cast(-1e9, scores.dtype))
-    probs = attention._attn_dropout_layer(ops.softmax(scores, axis=-1), training=training)
+    # The softmax in float32, as keras-hub's attention does (its Softmax layer
+    # is float32): masked keys at -1e9 stay finite under any dtype policy.
+    scores = ops.where(key_mask, ops.cast(scores, "float32"), -1e9)
+    probs = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+    probs = attention._attn_dropout_layer(probs, training=training)
     context = ops.einsum("bhij,bjhd->bihd", probs, value)
     context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], attention.hidden_dim))
     x = layer._self_attention_layer_norm(

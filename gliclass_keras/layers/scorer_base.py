@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.utils.masking import large_negative
 from gliclass_keras.utils.validation import check_int_at_least
 
 
@@ -111,5 +112,5 @@ class Scorer(keras.layers.Layer):
 
     @staticmethod
     def mask_logits(logits, keep):
-        """`logits` where `keep` is true, `-1e9` (in the logits' dtype) elsewhere."""
-        return ops.where(keep, logits, ops.full_like(logits, -1e9))
+        """`logits` where `keep` is true, `-1e9` (in the logits' dtype; -3e4 in float16) elsewhere."""
+        return ops.where(keep, logits, ops.full_like(logits, large_negative(logits.dtype)))

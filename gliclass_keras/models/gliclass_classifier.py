@@ -30,6 +30,7 @@ from gliclass_keras.data import records as records_lib
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models import calibration as calibration_lib
+from gliclass_keras.models import lora as lora_lib
 from gliclass_keras.models import preset_loading
 from gliclass_keras.models import training as training_lib
 from gliclass_keras.models import zero_shot
@@ -66,6 +67,7 @@ class _ModelState:
         self.rl_trainer = None
         self.xla_training = True
         self.restoring_compile = False
+        self.lora = None
 
 
 @register
@@ -226,13 +228,16 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         """Logits of text vectors against class vectors.
 
         Contrastive label loss (if any), scorer, logit scale (if any), and
-        `MASKED_LOGIT` in label slots that hold no label.
+        `MASKED_LOGIT` in label slots that hold no label. The logits are
+        float32 under any dtype policy (a mixed-precision model computes in
+        bfloat16/float16 up to here), so losses and scores are float32.
         """
         if self.contrastive_loss is not None:
             classes = self.contrastive_loss(classes, label_mask)
         logits = self.scorer(text, classes, text_mask=text_mask, class_mask=label_mask)
         if self.logit_scale is not None:
             logits = self.logit_scale(logits)
+        logits = ops.cast(logits, "float32")
         return ops.where(
             ops.cast(label_mask, "bool"), logits, ops.cast(MASKED_LOGIT, logits.dtype)
         )
@@ -247,6 +252,85 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     def backbone_weights(self):
         """Every weight of the encoders (trainable or not)."""
         return [v for backbone in self._backbones() for v in backbone.weights]
+
+    # ----------------------------------------------------------------- LoRA
+    def enable_lora(self, rank, lora_alpha=None, target_layer_names=None):
+        """Fine-tune low-rank adapters of the encoders, and the whole head.
+
+        Keras' LoRA (`Dense.enable_lora` / `EinsumDense.enable_lora`) on the
+        attention query and value projections of every backbone of the model
+        (the text and, for bi-encoders, the label encoder; all backbone
+        families: `gliclass_keras.models.lora.DEFAULT_TARGET_LAYER_NAMES`).
+        Every other encoder weight is frozen (the adapted layers' kernels
+        and biases too); the head (projectors, scorer, pooler, LSTM, logit
+        scale, segment embeddings, ...) stays trainable. The adapters start
+        at zero update (`lora_kernel_b = 0`), so scores are unchanged until
+        training. Call it before `compile()`. `.keras` files keep the LoRA
+        state; `save_lora_weights` writes only the adapters and the head.
+
+        Args:
+            rank: int >= 1, the adapters' rank.
+            lora_alpha: int >= 1 or None; updates are scaled by
+                `lora_alpha / rank` (default: a scale of 1, as Keras).
+            target_layer_names: names of the backbones' `Dense` /
+                `EinsumDense` layers to adapt (e.g. add `"key"` and
+                `"attention_output"`); defaults to the query and value
+                projections.
+
+        Example:
+
+        ```python
+        model = gliclass_keras.GLiClassClassifier.from_preset("default")
+        model.enable_lora(8)
+        model.compile(training_config=gliclass_keras.TrainingConfig(learning_rate=1e-3))
+        model.fit(train_records, epochs=3)
+        model.save_lora_weights("default.lora.h5")  # adapters + head only
+        ```
+        """
+        if self._state.lora is not None:
+            raise ValueError(
+                f"LoRA is already enabled on this model (rank={self._state.lora['rank']}); "
+                "enable it once."
+            )
+        if getattr(self, "optimizer", None) is not None and self.optimizer.built:
+            raise ValueError(
+                "Call `enable_lora()` before the model's optimizer is built "
+                "(before `fit()`); then `compile()` again."
+            )
+        self._state.lora = lora_lib.enable_lora(
+            self._backbones(), rank, lora_alpha=lora_alpha, target_layer_names=target_layer_names
+        )
+
+    @property
+    def lora_rank(self):
+        """The rank of the model's LoRA adapters, or None without LoRA."""
+        return None if self._state.lora is None else self._state.lora["rank"]
+
+    def lora_weights(self):
+        """The LoRA adapters, then every head weight: what `save_lora_weights` saves."""
+        if self._state.lora is None:
+            raise ValueError("This model has no LoRA adapters; call `enable_lora(rank)` first.")
+        backbone = {id(v) for v in self.backbone_weights()}
+        head = [v for v in self.weights if id(v) not in backbone]
+        return lora_lib.lora_variables(self._backbones()) + head
+
+    def save_lora_weights(self, filepath):
+        """Save the LoRA adapters and the head (not the frozen encoders).
+
+        The file (its name must end in `.lora.h5`, as keras-hub's) holds the
+        LoRA settings and each weight by variable path; load it into the same
+        model (`from_pretrained` / `from_preset` of the same checkpoint) with
+        `load_lora_weights`.
+        """
+        lora_lib.save_weights(self, filepath)
+
+    def load_lora_weights(self, filepath):
+        """Load what `save_lora_weights` wrote, enabling LoRA if needed.
+
+        Raises a `ValueError` if the model's LoRA rank differs from the
+        file's, or if a weight is missing, unexpected or of another shape.
+        """
+        lora_lib.load_weights(self, filepath)
 
     # ------------------------------------------------------------- creation
     @classmethod
@@ -398,6 +482,8 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
             else None
         )
         config["calibration"] = self.calibration
+        if self._state.lora is not None:
+            config["lora"] = dict(self._state.lora)
         return config
 
     @classmethod
@@ -417,8 +503,12 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
         calibration = config.pop("calibration", None)  # absent from older files
+        lora = config.pop("lora", None)
         model = cls(**config)
         model.calibration = calibration
+        if lora is not None:
+            # before the weights load: adapters are saved as variables of their own
+            model.enable_lora(**lora)
         return model
 
     # ============================================================ zero-shot

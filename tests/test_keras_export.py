@@ -75,3 +75,19 @@ def test_export_rejects_unknown_formats_and_backends(tmp_path):
     if not TENSORFLOW:
         with pytest.raises(ValueError, match="tensorflow backend"):
             model.export(tmp_path / "x", format="litert")
+
+
+def test_keras_int8_quantization_of_a_fresh_model():
+    from onnx_exports import load_reference_model
+
+    texts = ["One day I will see the world and every ocean in it.", "Stocks fell."]
+    labels = ["sport", "travel", "science", "finance"]
+    reference = np.stack(keras_model(NAME).predict_logits(texts, labels))
+    model = load_reference_model(NAME)  # never called: Keras alone would refuse to quantize it
+    model.quantize("int8")
+    kernels = [w for w in model.weights if w.path.endswith("kernel") and "int8" in str(w.dtype)]
+    assert kernels, "no kernel was quantized"
+    quantized = np.stack(model.predict_logits(texts, labels))
+    assert not np.array_equal(quantized, reference)
+    # Measured on this tiny random model (torch): about 0.03 of the logits' range.
+    assert np.max(np.abs(quantized - reference)) <= 0.25 * (reference.max() - reference.min())

@@ -901,6 +901,21 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
             out[i, : len(values)] = values
         return out
 
+    def quantize(self, mode, **kwargs):
+        """Keras' `Model.quantize` (`"int8"`, `"int4"`, `"float8"`) on a model that may not have run yet.
+
+        Keras refuses to quantize a model with unbuilt layers; the weightless
+        poolers of a freshly loaded GLiClass model build on their first call,
+        so one tiny forward pass runs first when needed.
+        """
+        if not all(layer.built for layer in self._flatten_layers()):
+            if self.preprocessor is None:
+                raise ValueError(
+                    "Run the model once before quantizing it: some layers are not built yet."
+                )
+            self.predict_logits(["quantize"], ["build"])
+        return super().quantize(mode, **kwargs)
+
     # =============================================================== export
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
         """Export the model for inference outside Keras.

@@ -171,6 +171,7 @@ def test_lazy_names_and_submodules():
 # ------------------------------------------------------------------ parity
 def test_export_config_and_inputs(uni_onnx):
     assert uni_onnx.architecture_type == "uni-encoder"
+    assert "CPUExecutionProvider" in uni_onnx.providers
     assert sorted(uni_onnx.input_names) == ["label_mask", "padding_mask", "token_ids"]
     assert uni_onnx.preprocessor.max_length == MAX_LENGTH
     assert uni_onnx.calibration is None

@@ -206,6 +206,11 @@ class OnnxClassifier(ZeroShotAPI):
             "an ONNX graph",
         )
 
+    @property
+    def providers(self):
+        """The onnxruntime execution providers the model's session runs on."""
+        return self.session.get_providers()
+
     # ------------------------------------------------------------ running
     @property
     def calibration(self):

@@ -41,7 +41,10 @@ def onnx_bytes(directory):
     # The bi-encoder's full graph repeats its towers' weights: count what a
     # deployment of OnnxClassifier loads (the towers when present).
     files = [g for g in graphs if g != "model.onnx"] or ["model.onnx"]
-    return sum(os.path.getsize(os.path.join(directory, g)) for g in files)
+    # jax2onnx keeps large weights in `<graph>.data` next to the graph.
+    paths = [os.path.join(directory, g) for g in files]
+    return sum(os.path.getsize(p) + (os.path.getsize(p + ".data") if os.path.exists(p + ".data") else 0)
+               for p in paths)
 
 
 def main(argv=None):
@@ -51,6 +54,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     parser.add_argument("--keep", default=None, help="keep the ONNX exports in this directory")
+    parser.add_argument(
+        "--variants", default="keras-float32,keras-int8,onnx-float32,onnx-int8",
+        help="comma-separated subset (keras-int8 is slow on CPU: Keras dequantizes on the fly)",
+    )
     args = parser.parse_args(argv)
 
     import keras
@@ -74,16 +81,18 @@ def main(argv=None):
         shutil.copytree(float_dir, int8_dir, dirs_exist_ok=True)
         quantize_int8(int8_dir)
 
-    quantized = gliclass_keras.GLiClassClassifier.from_preset(args.model)
-    quantized.quantize("int8")
+    wanted = {v.strip() for v in args.variants.split(",")} | {"keras-float32"}
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = args.threads
-    variants = {
-        "Keras float32": (model, keras_weight_bytes(model)),
-        "Keras int8": (quantized, keras_weight_bytes(quantized)),
-        "ONNX float32": (gliclass_keras.OnnxClassifier(float_dir, session_options=options), onnx_bytes(float_dir)),
-        "ONNX int8": (gliclass_keras.OnnxClassifier(int8_dir, session_options=options), onnx_bytes(int8_dir)),
-    }
+    variants = {"Keras float32": (model, keras_weight_bytes(model))}
+    if "keras-int8" in wanted:
+        quantized = gliclass_keras.GLiClassClassifier.from_preset(args.model)
+        quantized.quantize("int8")
+        variants["Keras int8"] = (quantized, keras_weight_bytes(quantized))
+    for name, directory in (("float32", float_dir), ("int8", int8_dir)):
+        if f"onnx-{name}" in wanted:
+            onnx_model = gliclass_keras.OnnxClassifier(directory, session_options=options)
+            variants[f"ONNX {name}"] = (onnx_model, onnx_bytes(directory))
     results, tops = {}, {}
     for name, (classifier, size) in variants.items():
         per_set, seconds, texts = {}, 0.0, 0

@@ -295,6 +295,10 @@ def quantize_int8(directory):
             graph, quantized, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
         )
         os.replace(quantized, graph)
+        # jax2onnx stores large float weights next to the graph; the
+        # quantized graph holds its own.
+        if os.path.exists(graph + ".data"):
+            os.remove(graph + ".data")
     config["quantization"] = "int8"
     with open(path, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)

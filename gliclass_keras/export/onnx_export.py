@@ -46,7 +46,12 @@ INPUT_AXES = {
     "text": ("batch", None),
     "classes": ("batch", "labels", None),
 }
-TOWERS = {"text": "text_encoder", "label": "label_encoder", "score": "scorer"}
+# Bi-encoder towers: `_vector_models()` key -> (graph name, output name).
+TOWERS = {
+    "text": ("text_encoder", "text"),
+    "label": ("label_encoder", "classes"),
+    "score": ("scorer", "logits"),
+}
 # Largest |onnx - keras| accepted on the probe inputs (float32 logits).
 EXPORT_TOLERANCE = 1e-4
 
@@ -99,7 +104,7 @@ def graph_names(model):
     """`{role: file name}` of the graphs `export_onnx` writes for `model`."""
     names = {"model": "model.onnx"}
     if hasattr(model, "_vector_models"):
-        names.update({name: f"{name}.onnx" for name in TOWERS.values()})
+        names.update({name: f"{name}.onnx" for name, _ in TOWERS.values()})
     return names
 
 
@@ -109,9 +114,8 @@ def _export_graphs(model, directory, opset, verify):
     graphs = {"model": (model, "logits")}
     if hasattr(model, "_vector_models"):
         towers = model._vector_models()
-        outputs = {"text": "text", "label": "classes", "score": "logits"}
-        for role, name in TOWERS.items():
-            graphs[name] = (towers[role], outputs[role])
+        for role, (name, output) in TOWERS.items():
+            graphs[name] = (towers[role], output)
     for name, (graph_model, output) in graphs.items():
         path = os.path.join(directory, f"{name}.onnx")
         export_graph(graph_model, path, output_name=output, opset=opset)

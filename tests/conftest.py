@@ -5,6 +5,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# XLA's cheap compile pipeline: the jax job compiles hundreds of small
+# programs, and this cuts its time by a quarter (measured on test_training.py:
+# 89 s -> 67 s). Results stay within float32 rounding of the optimizing
+# pipeline, and every tolerance below holds under both; run the suite with
+# XLA_FLAGS="" to test the pipeline users get by default.
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+)
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

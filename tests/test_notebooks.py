@@ -45,12 +45,25 @@ def test_notebook_runs(path, monkeypatch):
         notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
     text = _stdout(notebook)
-    assert f"backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}" in text
+    # distributed_training runs on JAX whatever the suite's backend (keras.distribution is JAX's).
+    backend = "jax" if path.stem == "distributed_training" else os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert f"backend: {backend}" in text
+    if path.stem == "distributed_training":
+        assert "devices: ['cpu:0', 'cpu:1', 'cpu:2', 'cpu:3']" in text, text[-2000:]
+        assert "large weights left whole: []" in text, text[-2000:]
+        assert len(re.findall(r"held-out macro-F1: [01]\.\d+", text)) == 2, text[-2000:]
+        assert re.search(r"sharded vs one device: \d\.\d+e-\d+", text), text[-2000:]
     if path.stem == "fine_tune":
         match = re.search(r"before (\d\.\d+) -> after (\d\.\d+)", text)
         assert match, text[-2000:]
         before, after = map(float, match.groups())
         assert 0.0 <= before <= 1.0 and 0.0 <= after <= 1.0
+        full = re.search(r"full fine-tuning +([\d,]+) \(100\.0%\) +[\d, ]+ +[01]\.\d+", text)
+        lora = re.search(r"LoRA rank 8 +([\d,]+) \((\d+\.\d)%\) +[\d, ]+ +[01]\.\d+", text)
+        assert full and lora, text[-2000:]
+        # Adapters and head: a small share of the full model's parameters.
+        assert int(lora.group(1).replace(",", "")) < 0.1 * int(full.group(1).replace(",", ""))
+        assert re.search(r"adapters \+ head file: \d+\.\d MB", text), text[-2000:]
     if path.stem == "many_labels":
         assert re.search(r"LabelEmbeddings\(40 labels, hidden_dim=384\)", text), text[-2000:]
         assert re.search(r"accuracy over all 40 labels: [01]\.\d+", text), text[-2000:]

@@ -40,6 +40,10 @@ class GLiClassDataset(keras.utils.PyDataset):
       bi-encoder-fused preprocessor raises a `ValueError` instead, as all of
       a text's labels must share one sequence). Both are reported once with
       a warning and counted in `stats`.
+    * Under `keras.distribution.DataParallel` or `ModelParallel`, batches
+      are filled up to a multiple of the devices on the batch axis with
+      masked rows (they change no loss, gradient or metric), so any
+      `batch_size` works; a multiple of the device count wastes nothing.
     * Anything wrong in a record raises a `ValueError`/`TypeError` naming the
       record: a batch is never skipped.
 
@@ -245,12 +249,13 @@ class GLiClassDataset(keras.utils.PyDataset):
 
         Shapes follow the dataset's `static_shapes` policy (bucketed lengths
         and label slots, full batches; see `gliclass_keras.utils.shapes`).
+        Under a `keras.distribution` (data or model parallel on JAX), the
+        row count is also rounded up to a multiple of the devices on the
+        batch axis, so every batch splits evenly over them.
         """
         num_labels = self.preprocessor.label_slots(rows, static_shapes=self.static_shapes)
         x = self.preprocessor.collate(rows, num_labels=num_labels, static_shapes=self.static_shapes)
-        batch_rows = len(rows)
-        if self.static_shapes:
-            batch_rows = -(-batch_rows // self.batch_size) * self.batch_size
+        batch_rows = shapes.padded_batch_rows(len(rows), self.batch_size, self.static_shapes)
         y_targets = np.full((batch_rows, num_labels), IGNORE_INDEX, dtype="float32")
         y_ids = np.full((batch_rows, num_labels), -1, dtype="int32")
         for r, (row_targets, row_ids) in enumerate(zip(targets, label_ids)):

@@ -187,7 +187,7 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     # `encode_labels`, `encode_texts` and cached scoring are `LabelCacheAPI`'s;
     # the Keras model runs the sub-models of its graph.
     def _run_vectors(self, which, arrays):
-        return self._vector_models()[which].predict_on_batch(arrays)
+        return shapes.run_on_whole_shards(self._vector_models()[which].predict_on_batch, arrays)
 
     def _class_vector_width(self):
         return int(self._vector_tensors["classes"].shape[-1])

@@ -332,6 +332,48 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         """
         lora_lib.load_weights(self, filepath)
 
+    # --------------------------------------------------------- distribution
+    @staticmethod
+    def get_layout_map(device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
+        """A `keras.distribution.LayoutMap` that shards any GLiClass model over a mesh.
+
+        Covers every backbone family (BERT, DeBERTa-v3, ModernBERT, T5
+        encoder and encoder-decoder) and the GLiClass head: attention and
+        feed-forward kernels are split along `model_parallel_dim_name`
+        (Megatron-style: heads or output units of the first projection,
+        input units of the second), token and position embeddings along
+        their hidden axis, and the other dimension of each kernel along
+        `data_parallel_dim_name` (`None` to replicate it there). Norms,
+        biases and small tables stay replicated. Each split dimension must
+        divide by its axis size (attention splits heads). The rules are in
+        `gliclass_keras.models.layout_map`; `unsharded_weights` there checks
+        a built model for large weights no rule matched.
+
+        Models built or loaded under the distribution (`from_pretrained`,
+        `from_preset`, `keras.saving.load_model`) get sharded variables;
+        `fit`, `predict` and `classify` run unchanged (JAX backend).
+
+        Example:
+
+        ```python
+        devices = keras.distribution.list_devices()
+        mesh = keras.distribution.DeviceMesh(
+            (2, len(devices) // 2), ["batch", "model"], devices
+        )
+        layout_map = GLiClassClassifier.get_layout_map(mesh)
+        keras.distribution.set_distribution(
+            keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch")
+        )
+        model = GLiClassClassifier.from_pretrained("path/to/checkpoint")
+        model.fit(records, batch_size=16)
+        ```
+        """
+        from gliclass_keras.models import layout_map as layout_map_lib
+
+        return layout_map_lib.gliclass_layout_map(
+            device_mesh, model_parallel_dim_name, data_parallel_dim_name
+        )
+
     # ------------------------------------------------------------- creation
     @classmethod
     def from_pretrained(cls, path, config_overrides=None, label_tokenizer=None, **kwargs):
@@ -515,7 +557,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     # `classify`, `predict_scores` and `predict_logits` are `ZeroShotAPI`'s;
     # a Keras model runs each padded batch with `predict_on_batch`.
     def _run_batch(self, arrays):
-        return self.predict_on_batch(arrays)
+        return shapes.run_on_whole_shards(self.predict_on_batch, arrays)
 
     def _uses_static_shapes(self):
         return shapes.uses_static_shapes()

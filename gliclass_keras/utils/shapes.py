@@ -7,6 +7,8 @@ and gets exact shapes, which cost nothing extra. Every place that pads a
 batch (inference, label caches, the training dataset) asks here.
 """
 
+import sys
+
 
 def _keras_backend():
     """The Keras backend's name (Keras is imported here only: the rest is framework-free)."""
@@ -61,3 +63,65 @@ def inference_jit_compile(backend=None):
     JAX always compiles; torch runs eagerly.
     """
     return (backend or _keras_backend()) == "tensorflow"
+
+
+def batch_shards():
+    """How many ways the current `keras.distribution` splits the batch axis (1 without one).
+
+    Under `DataParallel` or `ModelParallel` (JAX), every batch a model is fed
+    must have a row count this divides. Keras is only consulted when it is
+    already imported, so framework-free callers (`OnnxClassifier`) get 1.
+    """
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return 1
+    distribution = keras.distribution.distribution()
+    if distribution is None or getattr(distribution, "batch_dim_name", None) is None:
+        return 1
+    mesh = distribution.device_mesh
+    return int(mesh.shape[list(mesh.axis_names).index(distribution.batch_dim_name)])
+
+
+def padded_batch_rows(rows, batch_size=None, static_shapes=None):
+    """The row count a batch of `rows` rows is padded to.
+
+    Under a static-shape policy, a whole multiple of `batch_size`; then, under
+    a `keras.distribution`, a multiple of `batch_shards()` so the batch splits
+    evenly over the devices. Filler rows add nothing to losses, metrics or
+    outputs (every label slot is masked, or their outputs are dropped).
+    """
+    if static_shapes is None:
+        static_shapes = uses_static_shapes()
+    if static_shapes and batch_size:
+        rows = -(-rows // batch_size) * batch_size
+    shards = batch_shards()
+    return -(-rows // shards) * shards
+
+
+def run_on_whole_shards(function, arrays):
+    """`function(arrays)` with the batch axis filled to a multiple of `batch_shards()`.
+
+    `arrays` is a dict of numpy arrays sharing their first (batch) axis. Filler
+    rows repeat the first row; they are cut from the outputs (an array, or a
+    dict, list or tuple of arrays). Without a distribution this is just
+    `function(arrays)`.
+    """
+    import numpy as np
+
+    rows = len(next(iter(arrays.values())))
+    extra = padded_batch_rows(rows, static_shapes=False) - rows
+    if not extra:
+        return function(arrays)
+    filled = {
+        key: np.concatenate([value, np.repeat(value[:1], extra, axis=0)])
+        for key, value in arrays.items()
+    }
+
+    def cut(output):
+        if isinstance(output, dict):
+            return {key: cut(value) for key, value in output.items()}
+        if isinstance(output, (list, tuple)):
+            return type(output)(cut(value) for value in output)
+        return np.asarray(output)[:rows]
+
+    return cut(function(filled))

@@ -21,9 +21,18 @@ DEVICES = int(sys.argv[1])
 MESH = tuple(int(n) for n in sys.argv[2].split("x"))
 OUT = sys.argv[3]
 # Keeps the flags the suite runs with (conftest.py), adds the device count.
+# On a loaded machine (CI runs three test jobs at once) a device can reach a
+# collective long after the others, past XLA's default 40 s abort.
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={DEVICES}"
+    os.environ.get("XLA_FLAGS", "")
+    + f" --xla_force_host_platform_device_count={DEVICES}"
+    + " --xla_cpu_collective_call_terminate_timeout_seconds=900"
 ).strip()
+# XLA's CPU client runs the virtual devices on a thread pool as large as the
+# core count (or NPROC): with fewer threads than devices, devices blocked in a
+# collective can keep their partners from ever running (a deadlock, seen with
+# 4 devices on 2 cores). NPROC raises the pool above the device count.
+os.environ["NPROC"] = str(max(16, 2 * DEVICES))
 os.environ["KERAS_BACKEND"] = "jax"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -50,9 +59,10 @@ LABELS = ["sport", "travel", "science", "cooking", "politics"]
 # 3 records per batch: not a multiple of the batch axis (2 or 4 devices), so
 # the dataset's filler rows are exercised.
 BATCH = 3
-# Weights of at least this many values must be sharded (the fixtures' hidden
-# size is 24-32: every attention, feed-forward and head kernel, and the
-# embeddings, is at least 768 values; norms and biases are at most 256).
+# Kernels and embeddings of at least this many values must be sharded (the
+# fixtures' hidden size is 24-32: every attention, feed-forward and head
+# kernel, and the embeddings, is at least 768 values). Biases and norm
+# scales stay replicated by design.
 MIN_SHARDED = 512
 # One fixture per backbone family and architecture.
 FAMILIES = (
@@ -121,11 +131,13 @@ def compare(name, distribution, fit=True):
 
 
 def replicated_large_weights(model):
-    """Paths of large weights whose jax array is whole on every device."""
+    """Paths of large kernels (2+ dimensions) whose jax array is whole on every device."""
     return [
         v.path
         for v in model.weights
-        if np.prod(v.shape) >= MIN_SHARDED and v.value.sharding.is_fully_replicated
+        if len(v.shape) >= 2
+        and np.prod(v.shape) >= MIN_SHARDED
+        and v.value.sharding.is_fully_replicated
     ]
 
 
@@ -181,6 +193,17 @@ def main():
                 "type": type(loaded).__name__,
             }
             keras.distribution.set_distribution(None)
+        # The shipped preset (MiniLM bi-encoder), loaded under ModelParallel.
+        expected, _ = scores(GLiClassClassifier.from_preset("default"))
+        keras.distribution.set_distribution(model_parallel)
+        preset = GLiClassClassifier.from_preset("default")
+        got, _ = scores(preset)
+        report["from_preset"] = {
+            "scores": float(np.abs(expected - got).max()),
+            "unmatched": unsharded_weights(preset, layout_map, MIN_SHARDED),
+            "replicated": replicated_large_weights(preset),
+        }
+        keras.distribution.set_distribution(None)
 
     with open(OUT, "w") as f:
         json.dump(report, f, indent=1)

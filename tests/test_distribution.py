@@ -116,6 +116,13 @@ def test_keras_file_loads_sharded_under_model_parallel(reports):
     assert loaded["scores"] <= TOLERANCE
 
 
+@runs_workers
+def test_preset_loads_sharded_under_model_parallel(reports):
+    preset = reports[4]["from_preset"]
+    assert preset["unmatched"] == [] and preset["replicated"] == [], preset
+    assert preset["scores"] <= TOLERANCE, preset
+
+
 # ------------------------------------------------------- layout map (in-process)
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution is JAX-only")
 def test_get_layout_map_checks_its_arguments():

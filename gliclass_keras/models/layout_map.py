@@ -15,8 +15,7 @@ GLiClass head (projectors, scorers, pooling LSTM), in the style of keras-hub's
 * The other dimension of each kernel is split along the data axis (as
   keras-hub does), so weights are not held whole on every data-parallel
   replica; pass `data_parallel_dim_name=None` to replicate them there.
-* Norms, biases, scalars and small per-head tables (relative-position
-  buckets) stay replicated.
+* Norms, biases and scalars stay replicated.
 
 Each sharded dimension must divide by its axis size: attention kernels split
 heads, so the model axis should divide the head count (12 or 16 for the
@@ -32,10 +31,14 @@ _ANY = r"(?:.*/)?"
 
 BERT_RULES = (
     (r"transformer_layer_\d+/self_attention_layer/(?:query|key|value)/kernel", ("D", "M", None)),
+    # Per-head biases (heads, head_dim) follow their kernels' heads.
+    (r"(?:transformer|disentangled_attention_encoder)_layer_\d+/self_attention_layer/(?:query|key|value)/bias", ("M", None)),
     (r"transformer_layer_\d+/self_attention_layer/attention_output/kernel", ("M", None, "D")),
     (r"(?:transformer|disentangled_attention_encoder)_layer_\d+/feedforward_intermediate_dense/kernel", ("D", "M")),
     (r"(?:transformer|disentangled_attention_encoder)_layer_\d+/feedforward_output_dense/kernel", ("M", "D")),
     (r"(?:token|position)_embedding/embeddings", (None, "M")),
+    # BERT's token types, and GLiClass' own segment embedding (`/embeddings/embeddings`).
+    (r"segment_embedding/embeddings(?:/embeddings)?", (None, "M")),
     (r"pooled_dense/kernel", ("D", "M")),
 )
 
@@ -58,6 +61,8 @@ T5_RULES = (
     (r"transformer_(?:en|de)coder_layer_\d+/(?:self|cross)_attention/output_projector/kernel", ("M", "D")),
     (r"transformer_(?:en|de)coder_layer_\d+/(?:input|gate)_projector/kernel", ("D", "M")),
     (r"transformer_(?:en|de)coder_layer_\d+/output_projector/kernel", ("M", "D")),
+    # Relative-position bias (buckets, heads): split by head, as the attention.
+    (r"transformer_(?:en|de)coder_layer_\d+/self_attention/embeddings", (None, "M")),
 )
 
 HEAD_RULES = (
@@ -117,15 +122,18 @@ def gliclass_layout_map(device_mesh, model_parallel_dim_name="model", data_paral
 
 
 def unsharded_weights(model, layout_map, min_size=1 << 20):
-    """Paths of `model`'s weights of at least `min_size` values that `layout_map` leaves whole.
+    """Paths of `model`'s kernels of at least `min_size` values that `layout_map` leaves whole.
 
-    A weight counts as unsharded when no rule matches its path or its rule
-    splits no dimension. Use it after building a model under
+    Kernels and embeddings (weights of two or more dimensions) count; biases
+    and norm scales stay replicated by design. A kernel counts as unsharded
+    when no rule matches its path or its rule splits no dimension. Use it after building a model under
     `ModelParallel` to check that no large kernel was missed (a renamed
     layer, a new backbone); an empty list means every large weight is split.
     """
     missed = []
     for variable in model.weights:
+        if len(variable.shape) < 2:
+            continue
         size = 1
         for dim in variable.shape:
             size *= int(dim)

@@ -174,6 +174,27 @@ def test_reloaded_int8_model_saves_again(tmp_path):
     np.testing.assert_allclose(_logits(again), expected, atol=1e-5, rtol=0)
 
 
+def test_int8_model_with_lora_reloads_with_its_kernel_scales_and_adapters(tmp_path):
+    # (LoRA layers save their own variables: before, an int8 one dropped its
+    # kernel_scale, which came back as ones.)
+    model = _int8_model(NAME)
+    model.enable_lora(2)
+    rng = np.random.default_rng(0)
+    adapted = [layer for layer in model._flatten_layers() if getattr(layer, "lora_enabled", False)]
+    assert {layer.quantization_mode for layer in adapted} == {"int8"}
+    for layer in adapted:  # trained adapters: they change the logits
+        layer.lora_kernel_b.assign(rng.normal(0, 0.05, layer.lora_kernel_b.shape).astype("float32"))
+    expected = _logits(model)
+    saved = _quantized_values(model)
+    loaded = _save_and_load(model, tmp_path / "int8_lora.keras")
+    assert loaded.lora_rank == 2
+    got = _quantized_values(loaded)
+    assert any(path.endswith("self_attention_layer/query/kernel_scale") for path in got)
+    for path, value in saved.items():
+        np.testing.assert_array_equal(got[path], value, err_msg=path)
+    np.testing.assert_allclose(_logits(loaded), expected, atol=1e-5, rtol=0)
+
+
 def test_float_model_config_holds_no_dtype_map():
     # Unquantized models' configs (and so their .keras files) are unchanged.
     assert "dtype" not in keras_model(NAME).get_config()

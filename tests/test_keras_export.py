@@ -206,3 +206,28 @@ def test_quantized_config_that_does_not_match_the_model_fails_clearly():
     policies["scorer/not_a_layer"] = policies.pop("text_projector/linear_1")
     with pytest.raises(ValueError, match=r"Cannot rebuild this quantized.*scorer/not_a_layer"):
         type(keras_model(NAME)).from_config(config)
+
+
+def test_int8_model_refuses_onnx_and_litert_export_clearly(tmp_path):
+    from gliclass_keras.export.onnx_export import export_onnx
+
+    model = _int8_model(NAME)
+    for format in ("onnx", "litert"):
+        message = f"Cannot export .* to '{format}': it was quantized by Keras"
+        with pytest.raises(ValueError, match=message):
+            model.export(tmp_path / "int8_model", format=format)
+    with pytest.raises(ValueError, match="quantize='int8'"):
+        export_onnx(model, tmp_path / "int8_onnx")
+    assert not (tmp_path / "int8_onnx" / "model.onnx").exists()
+
+
+@pytest.mark.skipif(not TENSORFLOW, reason="SavedModel export runs on the tensorflow backend")
+def test_int8_model_exports_tf_saved_model(tmp_path):
+    import tensorflow as tf
+
+    model = _int8_model(NAME)
+    model.export(tmp_path / "saved", format="tf_saved_model", verbose=False)
+    serving = tf.saved_model.load(str(tmp_path / "saved")).signatures["serving_default"]
+    for arrays, expected in _batches(model):
+        (got,) = serving(**{k: tf.constant(v) for k, v in arrays.items()}).values()
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-5, rtol=0)

@@ -962,6 +962,14 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         Keras refuses to quantize a model with unbuilt layers; the weightless
         poolers of a freshly loaded GLiClass model build on their first call,
         so one tiny forward pass runs first when needed.
+
+        A quantized model saves to `.keras` and `keras.saving.load_model`
+        gives it back quantized, with the same scores (its config keeps the
+        quantized head layers' dtype policies: see
+        `gliclass_keras.models.head_dtype_policy`). It exports to a
+        TensorFlow SavedModel; ONNX and LiteRT cannot run Keras' integer
+        ops and refuse it (for int8 ONNX, export the float model with
+        `export_onnx(..., quantize="int8")`).
         """
         if not all(layer.built for layer in self._flatten_layers()):
             if self.preprocessor is None:

@@ -195,6 +195,23 @@ def test_int8_model_with_lora_reloads_with_its_kernel_scales_and_adapters(tmp_pa
     np.testing.assert_allclose(_logits(loaded), expected, atol=1e-5, rtol=0)
 
 
+def test_mixed_precision_int8_model_reloads_with_its_policies(tmp_path):
+    # Every head layer keeps the policy it was given: bfloat16 compute, and
+    # the quantized ones int8 from mixed_bfloat16.
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = _int8_model(NAME)
+        expected = _logits(model)
+        loaded = _save_and_load(model, tmp_path / "int8_bf16.keras")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    for layer in (loaded.text_projector, loaded.scorer, loaded.classes_projector.linear_1):
+        assert layer.compute_dtype == "bfloat16", layer.path
+    assert loaded.text_projector.linear_1.dtype_policy.name == "int8_from_mixed_bfloat16"
+    assert loaded.text_projector.linear_1._kernel.dtype == "int8"
+    np.testing.assert_allclose(_logits(loaded), expected, atol=1e-5, rtol=0)
+
+
 def test_float_model_config_holds_no_dtype_map():
     # Unquantized models' configs (and so their .keras files) are unchanged.
     assert "dtype" not in keras_model(NAME).get_config()

@@ -10,6 +10,8 @@ which keeps the batch, sequence and label axes symbolic on every backend.
 
 import keras
 
+from gliclass_keras.export import quantized_models
+
 FORMATS = ("onnx", "tf_saved_model", "litert")
 
 
@@ -27,6 +29,7 @@ def export(model, filepath, format="tf_saved_model", verbose=None, input_signatu
     """Export `model` to `filepath` (see `GLiClassClassifier.export`)."""
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {FORMATS}. Received: {format!r}")
+    quantized_models.check_exportable(model, format)
     if format == "onnx":
         from gliclass_keras.export import onnx_export
 

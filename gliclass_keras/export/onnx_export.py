@@ -32,6 +32,8 @@ import tempfile
 
 import numpy as np
 
+from gliclass_keras.export import quantized_models
+
 EXPORT_CONFIG = "gliclass_export.json"
 FORMAT_VERSION = 1
 # Symbolic axis names of each graph input (None: the Keras input's static size).
@@ -88,6 +90,7 @@ def export_onnx(model, directory, quantize=None, opset=None, verify=True):
         raise ValueError("`model` has no preprocessor; an export needs its tokenizer and settings.")
     if quantize not in (None, "int8"):
         raise ValueError(f"`quantize` must be None or 'int8'. Received: {quantize!r}")
+    quantized_models.check_exportable(model, "onnx")
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
     if keras.config.backend() == "jax":

@@ -22,8 +22,9 @@ class GLiClassBiEncoderBase(GLiClassClassifier):
     """Base of `GLiClassBiEncoderClassifier` and `GLiClassBiEncoderFusedClassifier`.
 
     Subclasses call `_build_encoders_and_head(config, backbone,
-    label_backbone, preprocessor)` in their `__init__` and encode labels with `_label_vectors(inputs)`; inputs are
-    the five arrays of `bi_encoder_inputs()`.
+    label_backbone, preprocessor, dtype)` in their `__init__` and encode
+    labels with `_label_vectors(inputs)`; inputs are the five arrays of
+    `bi_encoder_inputs()`.
     """
 
     backbone_args = ("backbone", "label_backbone")
@@ -57,10 +58,11 @@ class GLiClassBiEncoderBase(GLiClassClassifier):
             "label_mask": keras.Input(shape=(None,), dtype="int32", name="label_mask"),
         }
 
-    def _build_encoders_and_head(self, config, backbone, label_backbone, preprocessor):
+    def _build_encoders_and_head(self, config, backbone, label_backbone, preprocessor, dtype=None):
         """Both backbones, the label encoder, the preprocessor and the whole head.
 
-        (Bi-encoders always scale their logits.)
+        (Bi-encoders always scale their logits.) `dtype` is the head's
+        dtype policy (`head_dtype_policy` of the model's `dtype` argument).
         """
         self.backbone = backbone
         self.label_backbone = label_backbone
@@ -68,7 +70,14 @@ class GLiClassBiEncoderBase(GLiClassClassifier):
         self.label_encoder = LabelSetEncoder(
             label_backbone, config.pooling_strategy, name="label_encoder"
         )
-        build_head(self, config, backbone, label_projector=True, always_scale=True)
+        build_head(
+            self,
+            config,
+            backbone,
+            label_projector=True,
+            always_scale=True,
+            dtype=dtype,
+        )
 
     def _label_vectors(self, inputs, config):
         """Class vectors `(batch, num_labels, hidden)` of the label inputs."""

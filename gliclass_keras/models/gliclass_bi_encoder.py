@@ -9,6 +9,7 @@ from gliclass_keras.convert import hf_encoder
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.bi_encoder_base import GLiClassBiEncoderBase
 from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
+from gliclass_keras.models.head_dtype_policy import head_dtype_policy
 from gliclass_keras.models.label_cache_api import LABEL_CHUNK
 from gliclass_keras.models.label_cache_api import LabelCacheAPI
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
@@ -48,6 +49,11 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
             `architecture_type="bi-encoder"`.
         preprocessor: optional `GLiClassBiEncoderPreprocessor`, required by
             `classify`.
+        dtype: None (the head takes the backbone's dtype policy), or the
+            `keras.dtype_policies.DTypePolicyMap` of quantized head layers
+            (by layer path) that `get_config` saves for a quantized model, so
+            a reloaded model builds their quantized weights (see
+            `gliclass_keras.models.head_dtype_policy`).
 
     Example:
 
@@ -60,11 +66,12 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     architecture_types = ("bi-encoder",)
     preprocessor_cls = GLiClassBiEncoderPreprocessor
 
-    def __init__(self, backbone, label_backbone, config, preprocessor=None, **kwargs):
+    def __init__(self, backbone, label_backbone, config, preprocessor=None, dtype=None, **kwargs):
         config = self._checked_config(config)
+        dtype = head_dtype_policy(backbone, dtype)
 
         # === Layers ===
-        self._build_encoders_and_head(config, backbone, label_backbone, preprocessor)
+        self._build_encoders_and_head(config, backbone, label_backbone, preprocessor, dtype)
         self.encoder = BackboneEncoder(backbone, name="encoder")
 
         # === Functional Model ===

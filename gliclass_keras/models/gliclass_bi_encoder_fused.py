@@ -7,6 +7,7 @@ from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.layers.class_token_injector import ClassTokenInjector
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.bi_encoder_base import GLiClassBiEncoderBase
+from gliclass_keras.models.head_dtype_policy import head_dtype_policy
 from gliclass_keras.preprocessing.bi_encoder_fused_preprocessor import (
     GLiClassBiEncoderFusedPreprocessor,
 )
@@ -50,6 +51,11 @@ class GLiClassBiEncoderFusedClassifier(GLiClassBiEncoderBase):
             `architecture_type="bi-encoder-fused"`.
         preprocessor: optional `GLiClassBiEncoderFusedPreprocessor`,
             required by `classify`.
+        dtype: None (the head takes the backbone's dtype policy), or the
+            `keras.dtype_policies.DTypePolicyMap` of quantized head layers
+            (by layer path) that `get_config` saves for a quantized model, so
+            a reloaded model builds their quantized weights (see
+            `gliclass_keras.models.head_dtype_policy`).
 
     Example:
 
@@ -77,12 +83,12 @@ class GLiClassBiEncoderFusedClassifier(GLiClassBiEncoderBase):
     architecture_types = ("bi-encoder-fused",)
     preprocessor_cls = GLiClassBiEncoderFusedPreprocessor
 
-    def __init__(self, backbone, label_backbone, config, preprocessor=None, **kwargs):
+    def __init__(self, backbone, label_backbone, config, preprocessor=None, dtype=None, **kwargs):
         config = self._checked_config(config)
-        dtype = backbone.dtype_policy
+        dtype = head_dtype_policy(backbone, dtype)
 
         # === Layers ===
-        self._build_encoders_and_head(config, backbone, label_backbone, preprocessor)
+        self._build_encoders_and_head(config, backbone, label_backbone, preprocessor, dtype)
         self.class_token_injector = ClassTokenInjector(
             config.class_token_index, dtype=dtype, name="class_token_injector"
         )

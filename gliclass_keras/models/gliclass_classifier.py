@@ -30,6 +30,7 @@ from gliclass_keras.data import records as records_lib
 from gliclass_keras.data.gliclass_dataset import GLiClassDataset
 from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models import calibration as calibration_lib
+from gliclass_keras.models import head_dtype_policy as head_dtype_lib
 from gliclass_keras.models import lora as lora_lib
 from gliclass_keras.models import preset_loading
 from gliclass_keras.models import training as training_lib
@@ -189,6 +190,9 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
 
     def _finish_init(self, config):
         """Store the config once the functional graph is built."""
+        # A quantized model rebuilt from its config: its quantized layers
+        # save again (see `head_dtype_policy.resolve_policy_maps`).
+        head_dtype_lib.resolve_policy_maps(self)
         self.config = config
         self._state = _ModelState()
         self._initialized = True
@@ -526,6 +530,12 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         config["calibration"] = self.calibration
         if self._state.lora is not None:
             config["lora"] = dict(self._state.lora)
+        # As keras-hub's Backbone: the quantized head layers' policies by
+        # path, so that a reloaded model builds their quantized weights (the
+        # backbones save their own). Absent from unquantized models' configs.
+        head_policies = head_dtype_lib.quantized_head_policies(self)
+        if head_policies is not None:
+            config["dtype"] = keras.dtype_policies.serialize(head_policies)
         return config
 
     @classmethod
@@ -546,7 +556,10 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
         calibration = config.pop("calibration", None)  # absent from older files
         lora = config.pop("lora", None)
+        if config.get("dtype") is not None:
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         model = cls(**config)
+        head_dtype_lib.check_restored(model, config.get("dtype"))
         model.calibration = calibration
         if lora is not None:
             # before the weights load: adapters are saved as variables of their own
@@ -949,6 +962,14 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         Keras refuses to quantize a model with unbuilt layers; the weightless
         poolers of a freshly loaded GLiClass model build on their first call,
         so one tiny forward pass runs first when needed.
+
+        A quantized model saves to `.keras` and `keras.saving.load_model`
+        gives it back quantized, with the same scores (its config keeps the
+        quantized head layers' dtype policies: see
+        `gliclass_keras.models.head_dtype_policy`). It exports to a
+        TensorFlow SavedModel; ONNX and LiteRT cannot run Keras' integer
+        ops and refuse it (for int8 ONNX, export the float model with
+        `export_onnx(..., quantize="int8")`).
         """
         if not all(layer.built for layer in self._flatten_layers()):
             if self.preprocessor is None:

@@ -8,6 +8,7 @@ from gliclass_keras.backbones.t5 import T5Decoder
 from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.convert.transformers import encoder_decoder_backbone_from_hf_config
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.head_dtype_policy import head_dtype_policy
 from gliclass_keras.models.heads import HEAD_CHECKPOINT_PREFIXES
 from gliclass_keras.models.heads import build_head
 from gliclass_keras.models.heads import class_token_extractor
@@ -69,6 +70,11 @@ class GLiClassEncoderDecoderClassifier(GLiClassClassifier):
             `"encoder-decoder"` or `"encoder-decoder-cls"`.
         preprocessor: optional `GLiClassEncoderDecoderPreprocessor`,
             required by `classify`.
+        dtype: None (the head takes the backbone's dtype policy), or the
+            `keras.dtype_policies.DTypePolicyMap` of quantized head layers
+            (by layer path) that `get_config` saves for a quantized model, so
+            a reloaded model builds their quantized weights (see
+            `gliclass_keras.models.head_dtype_policy`).
 
     Example:
 
@@ -121,16 +127,17 @@ class GLiClassEncoderDecoderClassifier(GLiClassClassifier):
         if config.scorer_type == "decoder-kv":
             raise NotImplementedError("The 'decoder-kv' scorer needs a decoder-kv model.")
 
-    def __init__(self, backbone, config, preprocessor=None, **kwargs):
+    def __init__(self, backbone, config, preprocessor=None, dtype=None, **kwargs):
         config = self._checked_config(config)
         text_on_decoder = config.architecture_type == "encoder-decoder-cls"
+        dtype = head_dtype_policy(backbone, dtype)
 
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.encoder = BackboneEncoder(backbone, name="encoder")
         self.decoder = T5Decoder(backbone, causal=text_on_decoder, name="decoder")
-        self.class_token_extractor = class_token_extractor(config, backbone.dtype_policy)
+        self.class_token_extractor = class_token_extractor(config, dtype)
         # encoder-decoder-cls: the state at the last real token of the text.
         build_head(
             self,
@@ -139,6 +146,7 @@ class GLiClassEncoderDecoderClassifier(GLiClassClassifier):
             pooling_strategy="last" if text_on_decoder else None,
             text_lstm=True,
             contrastive_loss=True,
+            dtype=dtype,
         )
 
         # === Functional Model ===

@@ -10,6 +10,7 @@ from gliclass_keras.convert import hf_encoder
 from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
 from gliclass_keras.layers.segment_embedding import SegmentEmbedding
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+from gliclass_keras.models.head_dtype_policy import head_dtype_policy
 from gliclass_keras.models.heads import HEAD_CHECKPOINT_PREFIXES
 from gliclass_keras.models.heads import build_head
 from gliclass_keras.models.heads import class_token_extractor
@@ -48,6 +49,11 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
             includes the `<<LABEL>>`, `<<SEP>>` and `<<EXAMPLE>>` tokens.
         config: `GLiClassConfig` (or its dict) describing the head.
         preprocessor: optional `GLiClassPreprocessor`, required by `classify`.
+        dtype: None (the head takes the backbone's dtype policy), or the
+            `keras.dtype_policies.DTypePolicyMap` of quantized head layers
+            (by layer path) that `get_config` saves for a quantized model, so
+            a reloaded model builds their quantized weights (see
+            `gliclass_keras.models.head_dtype_policy`).
 
     Example:
 
@@ -79,10 +85,10 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
     )
     normalize_mode = "add"
 
-    def __init__(self, backbone, config, preprocessor=None, **kwargs):
+    def __init__(self, backbone, config, preprocessor=None, dtype=None, **kwargs):
         config = self._checked_config(config)
         hidden, _ = head_sizes(backbone, config)
-        dtype = backbone.dtype_policy
+        dtype = head_dtype_policy(backbone, dtype)
 
         # === Layers ===
         self.backbone = backbone
@@ -103,7 +109,7 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
                 backbone.num_layers + 1, hidden, dtype=dtype, name="layerwise_attention"
             )
         self.class_token_extractor = class_token_extractor(config, dtype)
-        build_head(self, config, backbone, text_lstm=True, contrastive_loss=True)
+        build_head(self, config, backbone, text_lstm=True, contrastive_loss=True, dtype=dtype)
 
         # === Functional Model ===
         inputs = {

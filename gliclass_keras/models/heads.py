@@ -6,7 +6,8 @@ vectors, a scorer, and a learnable logit scale. Some architectures add a
 text LSTM, a contrastive label loss, or a `BiEncoderProjector` that maps
 label-encoder vectors to the text width. `build_head` creates them as
 attributes of the model (the names are part of saved `.keras` files) with the
-backbone's dtype policy, so a mixed-precision policy reaches the head too.
+backbone's dtype policy, so a mixed-precision policy reaches the head too
+(a quantized head's layers get theirs by path: see `head_dtype_policy`).
 """
 
 import keras
@@ -19,6 +20,7 @@ from gliclass_keras.layers.scorers import get_scorer
 from gliclass_keras.layers.text_lstm import TextLSTM
 from gliclass_keras.layers.token_pooler import TokenPooler
 from gliclass_keras.layers.contrastive_label_loss import ContrastiveLabelLoss
+from gliclass_keras.models.head_dtype_policy import head_dtype_policy
 
 
 # Where `build_head`'s layers live in a reference checkpoint: (model
@@ -61,6 +63,7 @@ def build_head(
     label_projector=False,
     contrastive_loss=False,
     always_scale=False,
+    dtype=None,
 ):
     """Create the head layers as attributes of `model`.
 
@@ -76,9 +79,12 @@ def build_head(
             `config.contrastive_loss_coef > 0`.
         always_scale: a logit scale even without `normalize_features`
             (bi-encoders always apply it).
+        dtype: the head's dtype policy (`head_dtype_policy`); defaults to
+            the backbone's.
     """
     hidden, head_hidden = head_sizes(backbone, config)
-    dtype = backbone.dtype_policy
+    if dtype is None:
+        dtype = head_dtype_policy(backbone)
 
     def projector(name):
         return FeaturesProjector(

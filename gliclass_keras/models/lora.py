@@ -17,9 +17,10 @@ Two things GLiClass adds to Keras' LoRA:
 * **`.keras` files keep the LoRA state.** Keras saves a LoRA layer with the
   adapters merged into its kernel and zeroes them on load, which leaves both
   adapters at zero (their gradients are then zero too: training cannot
-  resume). The LoRA layers of a GLiClass model save their frozen kernel and
-  both adapters instead, and `from_config` enables LoRA again before the
-  weights load, so a reloaded model has the same scores and trains on.
+  resume). The LoRA layers of a GLiClass model save their frozen kernel
+  (with its scale if Keras quantized it) and both adapters instead, and
+  `from_config` enables LoRA again before the weights load, so a reloaded
+  model has the same scores and trains on.
 
 `save_lora_weights` / `load_lora_weights` write and read only the adapters
 and the head (an `.h5` file keyed by variable path).
@@ -56,25 +57,34 @@ def _scope_of(variable, layer_name):
     return "/".join(parts[:-1])
 
 
+def _unmerged_variables(layer):
+    """The frozen kernel, the bias, any quantization variables, then both adapters.
+
+    In the order of Keras' `variable_serialization_spec` for the layer's
+    quantization mode (`kernel`, `bias` unquantized; `kernel`, `bias`,
+    `kernel_scale` for int8, ...), skipping what the layer lacks (no bias,
+    per-channel int4's `kernel_zero`).
+    """
+    variables = []
+    for name in layer.variable_serialization_spec[layer.quantization_mode]:
+        if name == "kernel":
+            variables.append(layer._kernel)
+        elif getattr(layer, name, None) is not None:
+            variables.append(getattr(layer, name))
+    return variables + [layer.lora_kernel_a, layer.lora_kernel_b]
+
+
 def _save_unmerged(layer, store):
-    """Save the frozen kernel, the bias and both adapters (not the merged kernel)."""
-    values = [layer._kernel]
-    if layer.bias is not None:
-        values.append(layer.bias)
-    values += [layer.lora_kernel_a, layer.lora_kernel_b]
-    for index, value in enumerate(values):
+    """Save the frozen (maybe quantized) kernel, the bias and both adapters (unmerged)."""
+    for index, value in enumerate(_unmerged_variables(layer)):
         store[str(index)] = value
 
 
 def _load_unmerged(layer, original_load, store):
     """Load what `_save_unmerged` wrote; anything else (a merged kernel) as Keras does."""
-    expected = 4 if layer.bias is not None else 3
-    if len(store.keys()) != expected:
+    variables = _unmerged_variables(layer)
+    if len(store.keys()) != len(variables):
         return original_load(store)
-    variables = [layer._kernel]
-    if layer.bias is not None:
-        variables.append(layer.bias)
-    variables += [layer.lora_kernel_a, layer.lora_kernel_b]
     for index, variable in enumerate(variables):
         variable.assign(store[str(index)])
 

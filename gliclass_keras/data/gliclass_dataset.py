@@ -267,7 +267,7 @@ class GLiClassDataset(keras.utils.PyDataset):
             # they add nothing to losses or metrics.
             for key in x:
                 if key != "label_mask":
-                    x[key] = np.concatenate([x[key], np.repeat(x[key][:1], extra, axis=0)])
+                    x[key] = shapes.fill_with_first_row(x[key], batch_rows)
             x["label_mask"] = np.concatenate(
                 [x["label_mask"], np.zeros((extra, num_labels), dtype="int32")]
             )

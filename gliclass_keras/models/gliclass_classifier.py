@@ -347,11 +347,12 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         (Megatron-style: heads or output units of the first projection,
         input units of the second), token and position embeddings along
         their hidden axis, and the other dimension of each kernel along
-        `data_parallel_dim_name` (`None` to replicate it there). Norms,
-        biases and small tables stay replicated. Each split dimension must
+        `data_parallel_dim_name` (`None` to replicate it there). Per-head
+        biases follow their heads; other biases and norms stay replicated.
+        Each split dimension must
         divide by its axis size (attention splits heads). The rules are in
         `gliclass_keras.models.layout_map`; `unsharded_weights` there checks
-        a built model for large weights no rule matched.
+        a built model for large kernels no rule matched.
 
         Models built or loaded under the distribution (`from_pretrained`,
         `from_preset`, `keras.saving.load_model`) get sharded variables;

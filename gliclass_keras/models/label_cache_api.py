@@ -164,9 +164,8 @@ class LabelCacheAPI:
         for start in range(0, len(texts), batch_size):
             text_batch = text_vectors[start : start + batch_size]
             real = len(text_batch)
-            if static_shapes and real < batch_size:
-                filler = np.repeat(text_batch[:1], batch_size - real, axis=0)
-                text_batch = np.concatenate([text_batch, filler], axis=0)
+            if static_shapes:
+                text_batch = shapes.fill_with_first_row(text_batch, batch_size)
             for first in range(0, num_labels, chunk):
                 part = vectors[first : first + chunk]
                 count = len(part)

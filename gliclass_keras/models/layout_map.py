@@ -15,7 +15,8 @@ GLiClass head (projectors, scorers, pooling LSTM), in the style of keras-hub's
 * The other dimension of each kernel is split along the data axis (as
   keras-hub does), so weights are not held whole on every data-parallel
   replica; pass `data_parallel_dim_name=None` to replicate them there.
-* Norms, biases and scalars stay replicated.
+* Per-head query/key/value biases and T5's relative-position bias follow
+  their heads; other biases, norms and scalars stay replicated.
 
 Each sharded dimension must divide by its axis size: attention kernels split
 heads, so the model axis should divide the head count (12 or 16 for the

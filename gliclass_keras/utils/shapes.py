@@ -98,6 +98,16 @@ def padded_batch_rows(rows, batch_size=None, static_shapes=None):
     return -(-rows // shards) * shards
 
 
+def fill_with_first_row(array, rows):
+    """`array` (numpy, batch axis first) filled up to `rows` rows with copies of its first row."""
+    import numpy as np
+
+    extra = rows - len(array)
+    if extra <= 0:
+        return array
+    return np.concatenate([array, np.repeat(array[:1], extra, axis=0)])
+
+
 def run_on_whole_shards(function, arrays):
     """`function(arrays)` with the batch axis filled to a multiple of `batch_shards()`.
 
@@ -109,13 +119,10 @@ def run_on_whole_shards(function, arrays):
     import numpy as np
 
     rows = len(next(iter(arrays.values())))
-    extra = padded_batch_rows(rows, static_shapes=False) - rows
-    if not extra:
+    target = padded_batch_rows(rows, static_shapes=False)
+    if target == rows:
         return function(arrays)
-    filled = {
-        key: np.concatenate([value, np.repeat(value[:1], extra, axis=0)])
-        for key, value in arrays.items()
-    }
+    filled = {key: fill_with_first_row(value, target) for key, value in arrays.items()}
 
     def cut(output):
         if isinstance(output, dict):

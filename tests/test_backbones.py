@@ -471,3 +471,25 @@ def test_linear_kernel_splits_heads_like_hf():
     np.testing.assert_array_equal(kernel[:, 1, 2], weight[5])
     with pytest.raises(ValueError, match="expected shape"):
         linear_kernel(weight, (6, 4))
+
+
+@pytest.mark.parametrize("whole_table", ["by_length", "never"])
+def test_deberta_reads_only_the_relative_rows_it_needs(monkeypatch, whole_table):
+    # Short sequences read 2 L - 1 rows of the relative table (the ONNX
+    # graph always does, as its length is symbolic); long ones the whole
+    # table. Both must give Hugging Face's states at every length: below
+    # position_buckets // 2 (exact buckets), past it (log buckets) and past
+    # position_buckets (rows repeated when the whole table is never read).
+    from gliclass_keras.backbones import deberta_v3
+
+    if whole_table == "never":
+        monkeypatch.setattr(deberta_v3, "_whole_table_is_smaller", lambda length, span: False)
+    reference = _Reference("deberta", seed=1)
+    backbone, _ = reference.backbone()
+    encoder = BackboneEncoder(backbone)
+    for length in (9, 17, 31, 32, 33, 72):
+        ids = torch.tensor(reference.ids[:1, :length], dtype=torch.long)
+        with torch.no_grad():
+            hf = reference.model(input_ids=ids, output_hidden_states=True).hidden_states
+        states = encoder(reference.ids[:1, :length], np.ones((1, length), "int32"))
+        assert _max_diff(states, [h.numpy() for h in hf]) < ATOL, length

@@ -4,57 +4,103 @@ keras-hub's `DebertaV3Backbone` is used as it is; this module runs it layer
 by layer (`deberta_v3_hidden_states`) for `BackboneEncoder`.
 """
 
-import keras
 from keras import ops
 
 from gliclass_keras.backbones.hidden_states import input_embeddings
 from gliclass_keras.utils.dynamic_shapes import sequence_positions
 
 
-def _take_relative(scores, positions):
-    """`scores[..., i, positions[i, j]]`: (B, H, L, 2S) -> (B, H, L, L)."""
-    shape = ops.shape(scores)
-    index = ops.broadcast_to(positions, (shape[0], shape[1], shape[2], shape[2]))
-    if keras.config.backend() == "tensorflow":
-        # As keras-hub: take_along_axis has a dynamic-shape bug on tensorflow.
-        import tensorflow as tf
-
-        return tf.gather(scores, indices=index, batch_dims=3)
-    return ops.take_along_axis(scores, index, axis=3)
-
-
 def _relative_positions(attention, token_ids):
-    """Bucketed relative positions `(1, 1, L, L)`, as keras-hub's `_get_rel_pos`.
+    """Bucketed relative positions `(L, L)`, as keras-hub's `_get_rel_pos`.
 
     Positions come from the tokens themselves (`sequence_positions`), so the
     sequence length may be a symbolic dimension (ONNX export keeps it dynamic).
     """
     ids = sequence_positions(token_ids)
     rel_pos = ops.expand_dims(ids, 1) - ops.expand_dims(ids, 0)
-    rel_pos = attention._make_log_bucket_position(rel_pos)
-    return ops.expand_dims(ops.expand_dims(rel_pos, 0), 0)
+    return attention._make_log_bucket_position(rel_pos)
 
 
-def _deberta_v3_layer(layer, x, pos_key, pos_query, rel_pos, key_mask, training):
+def _whole_table_is_smaller(length, span):
+    """Whether the `2 * span` table rows are no more than the `2 * length` short reads."""
+    return 2 * length >= 2 * span
+
+
+def _relative_reads(attention, token_ids):
+    """Which rows of the relative-position table each pair of tokens reads.
+
+    Returns `(rows, c2p, p2c)`. `rows` `(P, R)` indexes the `2 * bucket_size`
+    table (None: the whole table, `P = 1`), giving `P` blocks of `R` rows.
+    `c2p` and `p2c` `(L, L)` give, for each query `i` and key `j`, the
+    position in the flattened `(P, L, R)` scores of `_deberta_v3_layer`
+    (block, token, row) of its content->position and position->content
+    score; `p2c` is already transposed to `[i, j]`. One plain gather per
+    score, whose indices are computed once for all layers.
+
+    A sequence of length `L` only reads the buckets of distances
+    `-(L - 1) .. L - 1`, and a bucket is never further from 0 than its
+    distance, so a short sequence reads two blocks of `L` rows (distances
+    `0 .. L - 1` and `-(L - 1) .. 0`) instead of the whole table: for 45
+    tokens and DeBERTa-v3's 256 buckets, 90 rows instead of 512. The scores
+    are the same; only unread rows are skipped. Two blocks of `L` rows rather
+    than one of `2 L - 1`, so that no axis of a new symbolic size appears in
+    an exported graph (jax2onnx mislabels such axes).
+
+    When the length is a Python int and the table is no larger than the two
+    blocks, the whole table is read, as Hugging Face does. A symbolic length
+    (ONNX export) always takes the blocks, which is exact for any length.
+    """
+    span = attention.bucket_size
+    bucket = _relative_positions(attention, token_ids)  # (L, L)
+    ids = ops.expand_dims(ops.cast(sequence_positions(token_ids), bucket.dtype), 1)  # (L, 1)
+    length = token_ids.shape[1]
+    if isinstance(length, int) and _whole_table_is_smaller(length, span):
+        c2p = ids * (2 * span) + ops.clip(bucket + span, 0, 2 * span - 1)
+        p2c = ids * (2 * span) + ops.clip(span - bucket, 0, 2 * span - 1)
+        return None, c2p, ops.transpose(p2c)
+    last = ids[-1:]  # L - 1, as a (1, 1) tensor
+    size = last + 1
+    ahead = ops.clip(ids[:, 0] + span, 0, 2 * span - 1)  # distances 0 .. L - 1
+    behind = ops.clip(ids[:, 0] - last[0] + span, 0, 2 * span - 1)  # -(L - 1) .. 0
+    rows = ops.stack([ahead, behind])
+
+    def flat(distance):
+        # Block 0 holds distance d >= 0 at row d, block 1 distance d < 0 at d + L - 1.
+        behind_block = ops.cast(distance < 0, bucket.dtype)
+        row = distance + behind_block * last
+        return (behind_block * size + ids) * size + row
+
+    return rows, flat(bucket), ops.transpose(flat(-bucket))
+
+
+def _take_relative(scores, index):
+    """`(B, H, P, L, R)` scores -> `(B, H, L, L)` at flat `(P, L, R)` positions `index`."""
+    shape = ops.shape(scores)
+    return ops.take(ops.reshape(scores, (shape[0], shape[1], -1)), index, axis=2)
+
+
+def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
     """One `DisentangledAttentionEncoder`, from the layer's own sublayers.
 
     The same computation as keras-hub's layer, except that the relative
-    position table is projected once per batch (`pos_key`, `pos_query`:
-    `(2 * bucket_size, heads, head_dim)`) instead of once per text: keras-hub
-    repeats the table along the batch and projects every copy, which costs
-    more than the tokens' own projections for short texts.
+    position table is projected once per batch (`positions`: `pos_key`,
+    `pos_query` `(P, R, heads, head_dim)`) instead of once per text:
+    keras-hub repeats the table along the batch and projects every copy,
+    which costs more than the tokens' own projections for short texts. Short
+    sequences read only the table rows they need (`reads`, from
+    `_relative_reads`).
     """
     attention = layer._self_attention_layer
-    span = attention.bucket_size
+    pos_key, pos_query = positions
+    _, c2p_index, p2c_index = reads
     query = attention._query_dense(x)  # (B, L, H, d)
     key = attention._key_dense(x)
     value = attention._value_dense(x)
     scores = ops.einsum("bjhd,bihd->bhij", key, query)
-    c2p = ops.einsum("rhd,bihd->bhir", pos_key, query)
-    scores = scores + _take_relative(c2p, ops.clip(rel_pos + span, 0, 2 * span - 1))
-    p2c = ops.einsum("rhd,bjhd->bhjr", pos_query, key)
-    p2c = _take_relative(p2c, ops.clip(-rel_pos + span, 0, 2 * span - 1))
-    scores = (scores + ops.transpose(p2c, (0, 1, 3, 2))) * attention.scale_factor
+    c2p = ops.einsum("prhd,bihd->bhpir", pos_key, query)
+    p2c = ops.einsum("prhd,bjhd->bhpjr", pos_query, key)
+    scores = scores + _take_relative(c2p, c2p_index) + _take_relative(p2c, p2c_index)
+    scores = scores * attention.scale_factor
     # The softmax in float32, as keras-hub's attention does (its Softmax layer
     # is float32): masked keys at -1e9 stay finite under any dtype policy.
     scores = ops.where(key_mask, ops.cast(scores, "float32"), -1e9)
@@ -86,24 +132,20 @@ def deberta_v3_hidden_states(
     x = backbone.embeddings_layer_norm(x)
     x = backbone.embeddings_dropout(x, training=training)
     relative = backbone.relative_embeddings
-    # (1, 2 * bucket_size, hidden): one copy of the table for the whole batch.
-    table = relative.layer_norm(ops.convert_to_tensor(relative.rel_embeddings)[None])
-    key_mask = ops.cast(ops.expand_dims(padding_mask, (1, 2)), "bool")
-    # Bucketed relative positions (1, 1, L, L), the same for every layer.
+    # The table rows each pair of tokens reads, the same for every layer
+    # (bucketed relative positions; the whole table for long sequences).
     first_attention = backbone.transformer_layers[0]._self_attention_layer
-    rel_pos = _relative_positions(first_attention, token_ids)
+    reads = _relative_reads(first_attention, token_ids)
+    table = ops.convert_to_tensor(relative.rel_embeddings)
+    rows = reads[0]
+    # (P, R, hidden): one copy of the rows read, for the whole batch.
+    table = relative.layer_norm(table[None] if rows is None else ops.take(table, rows, axis=0))
+    key_mask = ops.cast(ops.expand_dims(padding_mask, (1, 2)), "bool")
     hidden_states = [x]
     for layer in backbone.transformer_layers:
         attention = layer._self_attention_layer
         table_l = attention._position_dropout_layer(table, training=training)
-        x = _deberta_v3_layer(
-            layer,
-            x,
-            attention._key_dense(table_l)[0],
-            attention._query_dense(table_l)[0],
-            rel_pos,
-            key_mask,
-            training,
-        )
+        positions = attention._key_dense(table_l), attention._query_dense(table_l)
+        x = _deberta_v3_layer(layer, x, positions, reads, key_mask, training)
         hidden_states.append(x)
     return hidden_states

@@ -289,6 +289,7 @@ def quantize_int8(directory):
     (activations are quantized on the fly); gathers (embeddings) and
     everything else stay float32.
     """
+    import onnx
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization import quantize_dynamic
 
@@ -298,9 +299,16 @@ def quantize_int8(directory):
     for file_name in config["graphs"].values():
         graph = os.path.join(directory, file_name)
         quantized = graph + ".int8"
+        # onnxruntime quantizes MatMul, not Einsum: the attention projections
+        # (Keras EinsumDense) become MatMuls first, so they are quantized too.
+        float_graph = onnx.load(graph)
+        einsums_as_matmuls(float_graph.graph)
+        matmul_graph = graph + ".matmul"
+        onnx.save(float_graph, matmul_graph)
         quantize_dynamic(
-            graph, quantized, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+            matmul_graph, quantized, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
         )
+        os.remove(matmul_graph)
         os.replace(quantized, graph)
         # jax2onnx stores large float weights next to the graph; the
         # quantized graph holds its own.
@@ -309,6 +317,82 @@ def quantize_int8(directory):
     config["quantization"] = "int8"
     with open(path, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
+
+
+def _einsum_as_matmul(equation, weight_shape):
+    """How to run `einsum(equation, x, w)` as `MatMul`, or None when it cannot be.
+
+    Returns `(x_merged, w_matrix_shape, out_free)`: `x` must end with the
+    contracted axes and `w` start with them, the output being `x`'s other
+    axes then `w`'s (the layout of Keras `Dense`/`EinsumDense` kernels).
+    `x_merged`: how many trailing axes of `x` are merged into one;
+    `out_free`: the sizes the output's last axis is split back into.
+    """
+    inputs, _, output = equation.replace(" ", "").partition("->")
+    terms = inputs.split(",")
+    if len(terms) != 2 or "." in equation:
+        return None
+    x, w = terms
+    contracted = [letter for letter in w if letter in x and letter not in output]
+    n = len(contracted)
+    if (
+        n == 0
+        or len(w) != len(weight_shape)
+        or x[len(x) - n:] != "".join(contracted)
+        or w[:n] != "".join(contracted)
+        or output != x[: len(x) - n] + w[n:]
+        or len(set(x + w)) != len(x) + len(w) - n
+    ):
+        return None
+    rows = int(np.prod(weight_shape[:n]))
+    free = [int(size) for size in weight_shape[n:]]
+    return n, (rows, int(np.prod(free))), free
+
+
+def einsums_as_matmuls(graph):
+    """Rewrite `Einsum(x, constant)` nodes of an ONNX graph as `MatMul` (+ `Reshape`).
+
+    Same values (the same dot products); `MatMul` is what onnxruntime's
+    dynamic quantization knows. Returns how many nodes were rewritten.
+    """
+    import onnx
+    from onnx import helper
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in graph.initializer}
+    nodes = []
+    rewritten = 0
+    for node in graph.node:
+        equation = next((a.s.decode() for a in node.attribute if a.name == "equation"), None)
+        weight = initializers.get(node.input[1]) if node.op_type == "Einsum" and len(node.input) == 2 else None
+        plan = None if weight is None else _einsum_as_matmul(equation, list(weight.dims))
+        if plan is None:
+            nodes.append(node)
+            continue
+        merged, matrix_shape, free = plan
+        name = node.name or node.output[0]
+        x = node.input[0]
+        matrix = numpy_helper.from_array(
+            numpy_helper.to_array(weight).reshape(matrix_shape), name=f"{name}_matrix"
+        )
+        graph.initializer.append(matrix)
+        kept = len(equation.split(",")[0]) - merged
+        if merged > 1:
+            shape = numpy_helper.from_array(np.array([0] * kept + [-1], np.int64), f"{name}_x_shape")
+            graph.initializer.append(shape)
+            nodes.append(helper.make_node("Reshape", [x, shape.name], [f"{name}_x"], name=f"{name}_x"))
+            x = f"{name}_x"
+        if len(free) == 1:
+            nodes.append(helper.make_node("MatMul", [x, matrix.name], [node.output[0]], name=name))
+        else:
+            shape = numpy_helper.from_array(np.array([0] * kept + free, np.int64), f"{name}_y_shape")
+            graph.initializer.append(shape)
+            nodes.append(helper.make_node("MatMul", [x, matrix.name], [f"{name}_y"], name=f"{name}_mm"))
+            nodes.append(helper.make_node("Reshape", [f"{name}_y", shape.name], [node.output[0]], name=name))
+        rewritten += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return rewritten
 
 
 def _main(argv=None):

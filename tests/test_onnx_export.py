@@ -136,6 +136,44 @@ def test_int8_export_is_smaller_and_close():
     assert not np.array_equal(full, quantized)
     # Measured on this tiny random model (width 24): max |difference| 0.09 of the logits' range.
     assert np.max(np.abs(full - quantized)) <= 0.2 * (full.max() - full.min())
+    # The attention projections (Einsum in the float graph) are quantized too.
+    weights = {init.name for init in graph.graph.initializer}
+    assert not [n.name for n in graph.graph.node if n.op_type == "Einsum" and n.input[1] in weights]
+
+
+@pytest.mark.parametrize(
+    "equation, weight_shape, x_shape",
+    [("abc,cde->abde", (6, 2, 3), (2, 4, 6)), ("abc,cd->abd", (6, 5), (2, 4, 6)),
+     ("abcd,cde->abe", (3, 2, 5), (2, 4, 3, 2)), ("bd,dk->bk", (6, 5), (3, 6))],
+)
+def test_einsums_with_constant_weights_become_matmuls(equation, weight_shape, x_shape):
+    from onnx import TensorProto
+    from onnx import helper
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=weight_shape).astype("float32")
+    x = rng.normal(size=x_shape).astype("float32")
+    graph = helper.make_graph(
+        [helper.make_node("Einsum", ["x", "w"], ["y"], equation=equation)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None] * len(x_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    assert onnx_export.einsums_as_matmuls(graph) == 1
+    assert "Einsum" not in {n.op_type for n in graph.node}
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], np.einsum(equation, x, weight), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "equation, weight_shape",
+    [("bhij,bjhd->bihd", (2, 3, 4, 5)), ("abc,dce->abde", (2, 3, 4)), ("abc,cd->adb", (3, 4))],
+)
+def test_einsums_that_are_not_matmuls_stay(equation, weight_shape):
+    assert onnx_export._einsum_as_matmul(equation, list(weight_shape)) is None
 
 
 def test_export_rejects_bad_arguments(tmp_path):

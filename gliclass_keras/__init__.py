@@ -57,7 +57,10 @@ def __getattr__(name):
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'gliclass_keras' has no attribute {name!r}")
-    module = importlib.import_module(module_name)
+    from gliclass_keras.utils.framework_imports import without_unused_frameworks
+
+    with without_unused_frameworks():
+        module = importlib.import_module(module_name)
     value = module if name in _SUBMODULES else getattr(module, name)
     globals()[name] = value
     keras_registration.finish_pending()

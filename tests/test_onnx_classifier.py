@@ -116,6 +116,32 @@ def test_import_gliclass_keras_imports_no_framework():
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize("hide", ["1", "0"])
+def test_keras_backed_names_leave_other_backends_frameworks_out(monkeypatch, hide):
+    # Keras imports JAX and keras-hub TensorFlow whenever they are installed;
+    # gliclass-keras hides the frameworks of the other backends while it
+    # imports its Keras-backed modules (GLICLASS_KERAS_HIDE_UNUSED_FRAMEWORKS=0
+    # turns that off), and they stay importable afterwards.
+    monkeypatch.setenv("GLICLASS_KERAS_HIDE_UNUSED_FRAMEWORKS", hide)
+    out = run_python(
+        """
+        import json, sys
+        import gliclass_keras
+        gliclass_keras.GLiClassClassifier
+        import keras
+        loaded = [m for m in ("jax", "tensorflow") if m in sys.modules]
+        import jax, tensorflow
+        print(json.dumps({"backend": keras.config.backend(), "loaded": loaded}))
+        """
+    )
+    data = json.loads(out.strip().splitlines()[-1])
+    others = {"jax", "tensorflow"} - {data["backend"]}
+    if hide == "1":
+        assert not others & set(data["loaded"]), data
+    else:  # what Keras and keras-hub import by themselves (all three are installed here)
+        assert others <= set(data["loaded"]), data
+
+
 def test_onnx_classifier_runs_without_any_framework(uni_dir, uni_keras):
     out = run_python(
         f"""

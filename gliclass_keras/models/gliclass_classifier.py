@@ -40,6 +40,7 @@ from gliclass_keras.rl.rewards import standardize_reward_components
 from gliclass_keras.rl.rl_config import RLConfig
 from gliclass_keras.rl.rl_trainer import RLTrainer
 from gliclass_keras.training_config import TrainingConfig
+from gliclass_keras.utils.memory import release_freed_memory
 from gliclass_keras.utils import shapes
 
 # Logit given to label slots that hold no label (padding of ragged label lists).
@@ -423,7 +424,10 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
             )
         if label_tokenizer is not None:
             kwargs["label_tokenizer"] = label_tokenizer
-        return model_cls._from_checkpoint(checkpoint, **kwargs)
+        model = model_cls._from_checkpoint(checkpoint, **kwargs)
+        del checkpoint  # the checkpoint's arrays, copied into the model
+        release_freed_memory()
+        return model
 
     @classmethod
     def _from_checkpoint(cls, checkpoint, **preprocessor_kwargs):

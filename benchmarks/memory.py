@@ -13,7 +13,7 @@ Accelerator: whatever each framework sees (CPU here; on a GPU the RSS columns ar
 Each contender runs in its own process on the random DeBERTa-v3-small-sized checkpoint
 of `benchmarks/checkpoint.py`, the same 64 tweets x 10 labels:
 
-1. **loaded**: RSS after importing the framework and loading the model;
+1. **loaded**: RSS right after importing the framework and loading the model;
 2. **classify**: peak RSS while `classify` (the reference's `ZeroShotClassificationPipeline`)
    scores the 64 tweets at batch 8, after one warm-up call;
 3. **train step**: peak RSS during training steps (batch 8, 10 labels, focal loss,
@@ -81,11 +81,10 @@ class PeakRss:
         self.bytes = max(self.bytes, rss_bytes())
 
 
-def measure(classify, train_step, batches, steps):
+def measure(classify, train_step, batches, steps, loaded_bytes):
     import gc
 
-    gc.collect()
-    result = {"loaded_mb": rss_bytes() / 1e6}
+    result = {"loaded_mb": loaded_bytes / 1e6}
     classify()
     gc.collect()
     with PeakRss() as peak:
@@ -112,6 +111,7 @@ def run_reference(work):
     # uses), made in a child process so this one never holds Keras.
     batches = work["reference_batches"]
     model, tokenizer = harness.load_reference(work["checkpoint"])
+    loaded = rss_bytes()
     pipe = ZeroShotClassificationPipeline(
         model, tokenizer, classification_type="multi-label", device="cpu", progress_bar=False
     )
@@ -138,7 +138,7 @@ def run_reference(work):
         optimizer.zero_grad()
         model.eval()
 
-    result = measure(classify, step, batches, work["steps"])
+    result = measure(classify, step, batches, work["steps"], loaded)
     result["device"] = harness.device_description("cpu")
     return result
 
@@ -147,12 +147,13 @@ def run_keras(work, backend):
     os.environ["KERAS_BACKEND"] = backend
     if backend == "torch":
         harness.set_torch_threads(work["torch_threads"])
-    import keras
-
     import gliclass_keras
 
-    keras.utils.set_random_seed(0)
+    # As a user's script: gliclass-keras first, so it imports Keras without
+    # the other backends' frameworks (`gliclass_keras.utils.framework_imports`).
     model = gliclass_keras.GLiClassClassifier.from_pretrained(work["checkpoint"])
+    loaded = rss_bytes()
+    # No keras.utils.set_random_seed: it imports TensorFlow to seed it, on any backend.
     model.compile()
     batches = train.keras_batches(model, work["records"], work["batch_size"], static_shapes=None)
 
@@ -162,7 +163,7 @@ def run_keras(work, backend):
     def step(batch):
         model.train_on_batch(*batch)
 
-    result = measure(classify, step, batches, work["steps"])
+    result = measure(classify, step, batches, work["steps"], loaded)
     result["device"] = harness.device_description(backend)
     return result
 

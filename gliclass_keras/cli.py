@@ -103,9 +103,9 @@ def load_model(path):
         from gliclass_keras.export.onnx_classifier import OnnxClassifier
 
         return OnnxClassifier(path)
-    from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
+    import gliclass_keras
 
-    return GLiClassClassifier.from_preset(path)
+    return gliclass_keras.GLiClassClassifier.from_preset(path)
 
 
 def main(argv=None):

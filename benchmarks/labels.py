@@ -10,9 +10,10 @@ Accelerator: None (CPU)
 
 ## Introduction
 
-A uni-encoder reads the labels inside the text's sequence: with many labels it needs
-several sequences per text (gliclass-keras splits the labels into rows of
-`max_num_classes`; the reference pipeline keeps only what fits). A bi-encoder encodes
+A uni-encoder reads the labels inside the text's sequence: all of them in one
+sequence while they fit `max_length`, as the reference does; past that gliclass-keras
+splits them into chunks that fit half of `max_length`, each read with the text (the
+reference pipeline cannot score labels that do not fit). A bi-encoder encodes
 texts and labels separately, so with `encode_labels` the labels are encoded once and
 every text costs a single text-encoder pass. This script measures how texts/s falls
 with the label count for both.

@@ -220,11 +220,17 @@ def run_keras(args, texts, pool):
     )
     for count in args.labels:
         labels = pool[:count]
-        first, median, _ = harness.time_calls(
+        first, median, out = harness.time_calls(
             lambda: uni.classify(texts, labels, threshold=0.0, batch_size=args.batch_size),
             args.repeats,
         )
-        results[f"uni/{count}"] = {"first": first, "median": median, "texts_per_s": len(texts) / median}
+        uni_scores = {d["label"]: d["score"] for d in out[0]}
+        results[f"uni/{count}"] = {
+            "first": first,
+            "median": median,
+            "texts_per_s": len(texts) / median,
+            "scores0": [float(uni_scores[x]) for x in labels],
+        }
         t0 = time.perf_counter()
         cache = bi.encode_labels(labels)
         encode = time.perf_counter() - t0
@@ -308,6 +314,7 @@ def main(argv=None):
     for backend in args.backends:
         head += [f"{backend} uni", f"{backend} bi+cache"]
     if "reference" in results:
+        head += [f"{b} uni / ref uni" for b in args.backends]
         head += [f"{b} bi+cache / ref bi" for b in args.backends]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -323,6 +330,10 @@ def main(argv=None):
             row.append(f"{results[backend][f'uni/{count}']['texts_per_s']:.1f}")
             row.append(f"{results[backend][f'bi/{count}']['texts_per_s']:.1f}")
         if ref_bi is not None:
+            ref_uni = results["reference"][f"uni/{count}"]
+            for backend in args.backends:
+                ours = results[backend][f"uni/{count}"]["texts_per_s"]
+                row.append(f"{ours / ref_uni['texts_per_s']:.2f}x" if "texts_per_s" in ref_uni else "n/a")
             for backend in args.backends:
                 row.append(f"{results[backend][f'bi/{count}']['texts_per_s'] / ref_bi['texts_per_s']:.1f}x")
         print("| " + " | ".join(row) + " |")
@@ -340,6 +351,21 @@ def main(argv=None):
                 f"  {count:5d} labels: "
                 + ", ".join(
                     f"{b} {np.abs(np.asarray(results[b][f'bi/{count}']['scores0']) - want).max():.1e}"
+                    for b in args.backends
+                )
+            )
+    if "reference" in results:
+        print("\nUni-encoder vs reference uni-encoder (all labels in one sequence), first text, max |score diff|:")
+        for count in args.labels:
+            cell = results["reference"][f"uni/{count}"]
+            if "scores0" not in cell:
+                print(f"  {count:5d} labels: n/a ({cell.get('skipped', 'not run')})")
+                continue
+            want = np.asarray(cell["scores0"])
+            print(
+                f"  {count:5d} labels: "
+                + ", ".join(
+                    f"{b} {np.abs(np.asarray(results[b][f'uni/{count}']['scores0']) - want).max():.1e}"
                     for b in args.backends
                 )
             )

@@ -18,7 +18,9 @@ def _keras_backend():
 
 
 # Sequence lengths a padded batch is rounded up to (then multiples of 256).
-LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
+# Steps of 16 up to 128 (most texts with their labels), so a batch carries at
+# most a quarter of padding there; each bucket is one more compiled shape.
+LENGTH_BUCKETS = (16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
 # Label slots are rounded up to a multiple of this.
 LABEL_MULTIPLE = 8
 

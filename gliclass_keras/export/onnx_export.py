@@ -309,21 +309,19 @@ def quantize_int8(directory, attention=True, per_channel=True):
     for file_name in config["graphs"].values():
         graph = os.path.join(directory, file_name)
         quantized = graph + ".int8"
-        # onnxruntime quantizes MatMul, not Einsum: the attention projections
-        # (Keras EinsumDense) become MatMuls first, so they are quantized too.
-        float_graph = onnx.load(graph)
+        model_input = graph
         if attention:
-            einsums_as_matmuls(float_graph.graph)
-        matmul_graph = graph + ".matmul"
-        onnx.save(float_graph, matmul_graph)
+            # onnxruntime quantizes MatMul, not Einsum: the attention projections
+            # (Keras EinsumDense) become MatMuls first, so they are quantized too.
+            model_input = onnx.load(graph)
+            einsums_as_matmuls(model_input.graph)
         quantize_dynamic(
-            matmul_graph,
+            model_input,
             quantized,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=["MatMul", "Gemm"],
             per_channel=per_channel,
         )
-        os.remove(matmul_graph)
         os.replace(quantized, graph)
         # jax2onnx stores large float weights next to the graph; the
         # quantized graph holds its own.
@@ -370,7 +368,6 @@ def einsums_as_matmuls(graph):
     Same values (the same dot products); `MatMul` is what onnxruntime's
     dynamic quantization knows. Returns how many nodes were rewritten.
     """
-    import onnx
     from onnx import helper
     from onnx import numpy_helper
 

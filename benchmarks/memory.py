@@ -100,7 +100,6 @@ def measure(classify, train_step, batches, steps, loaded_bytes):
 
 
 def run_reference(work):
-    import numpy as np
     import torch
 
     harness.set_torch_threads(work["torch_threads"])
@@ -115,8 +114,7 @@ def run_reference(work):
     pipe = ZeroShotClassificationPipeline(
         model, tokenizer, classification_type="multi-label", device="cpu", progress_bar=False
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0, eps=1e-8)
-    model.config.problem_type = "multi_label_classification"
+    train_step = train.reference_trainer(model)
 
     def classify():
         with torch.no_grad():
@@ -124,18 +122,8 @@ def run_reference(work):
 
     def step(batch):
         model.train()
-        x, y = batch
-        targets = torch.tensor(np.where(np.asarray(y) < 0, 0.0, y), dtype=torch.float32)
-        out = model(
-            input_ids=torch.tensor(x["token_ids"], dtype=torch.long),
-            attention_mask=torch.tensor(x["padding_mask"], dtype=torch.long),
-            labels=targets,
-            max_num_classes=targets.shape[1],
-        )
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
+        x, targets = batch
+        train_step(x["token_ids"], x["padding_mask"], targets)
         model.eval()
 
     result = measure(classify, step, batches, work["steps"], loaded)

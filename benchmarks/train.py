@@ -77,8 +77,39 @@ def keras_batches(model, records, batch_size, static_shapes):
     return [data[i] for i in range(len(data))]
 
 
-def run_reference(work):
+def reference_trainer(model):
+    """`step(token_ids, padding_mask, targets) -> loss`: one reference training step of `model`.
+
+    What `transformers.Trainer.training_step` does for gliclass 0.1.21, without its
+    bookkeeping: the model's own focal loss, backward, `clip_grad_norm_(1.0)`, AdamW.
+    `targets` may hold -1 in padded label slots (read as 0, as the reference collator
+    pads them).
+    """
     import numpy as np
+    import torch
+
+    model.config.problem_type = "multi_label_classification"
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0, eps=1e-8)
+
+    def step(token_ids, padding_mask, targets):
+        targets = np.asarray(targets)
+        targets = torch.tensor(np.where(targets < 0, 0.0, targets), dtype=torch.float32)
+        out = model(
+            input_ids=torch.tensor(token_ids, dtype=torch.long),
+            attention_mask=torch.tensor(padding_mask, dtype=torch.long),
+            labels=targets,
+            max_num_classes=targets.shape[1],  # what the reference collator passes
+        )
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        return float(out.loss)
+
+    return step
+
+
+def run_reference(work):
     import torch
     from gliclass import GLiClassModel
 
@@ -90,24 +121,12 @@ def run_reference(work):
     keras_model = gliclass_keras.GLiClassClassifier.from_pretrained(work["checkpoint"])
     batches = keras_batches(keras_model, work["records"], work["batch_size"], static_shapes=False)
     model = GLiClassModel.from_pretrained(work["checkpoint"])
-    model.config.problem_type = "multi_label_classification"
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0, eps=1e-8)
+    train_step = reference_trainer(model)
 
     def step(batch):
         x, y = batch
-        targets = torch.tensor(np.where(y["targets"] < 0, 0.0, y["targets"]), dtype=torch.float32)
-        out = model(
-            input_ids=torch.tensor(x["token_ids"], dtype=torch.long),
-            attention_mask=torch.tensor(x["padding_mask"], dtype=torch.long),
-            labels=targets,
-            max_num_classes=targets.shape[1],  # what the reference collator passes
-        )
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        return float(out.loss)
+        return train_step(x["token_ids"], x["padding_mask"], y["targets"])
 
     return dict(time_steps(step, batches, work), device=harness.device_description("cpu"))
 

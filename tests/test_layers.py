@@ -370,6 +370,49 @@ def test_logit_scale_and_normalize():
         l2_normalize(x, mode="sqrt")
 
 
+def _backend_gradient(fn, x):
+    """d sum(fn(x)) / dx on the current backend, as numpy."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        xt = torch.tensor(x, requires_grad=True)
+        (grad,) = torch.autograd.grad(fn(xt).sum(), xt)
+        return grad.numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: fn(v).sum())(x))
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        value = tf.reduce_sum(fn(xt))
+    return tape.gradient(value, xt).numpy()
+
+
+@pytest.mark.parametrize("mode", ["add", "max"])
+def test_l2_normalize_gradient_of_a_zero_vector_is_finite(mode):
+    # A padded label slot through a bias-free (identity) projector is an
+    # all-zero vector; sqrt's infinite gradient at 0 once turned every
+    # weight of a LoRA-trained `default` preset into NaN after one step.
+    x = rand(2, 3, 8)
+    x[0, 1] = 0.0
+    weights = rand(8)
+    grad = _backend_gradient(lambda v: keras.ops.multiply(l2_normalize(v, mode=mode), weights), x)
+    xt = torch.tensor(x, requires_grad=True)
+    if mode == "max":
+        reference = F.normalize(xt, p=2, dim=-1, eps=1e-8)
+    else:
+        reference = xt / (xt.norm(p=2, dim=-1, keepdim=True) + 1e-8)
+    (expected,) = torch.autograd.grad((reference * torch.tensor(weights)).sum(), xt)
+    assert np.all(np.isfinite(grad))
+    assert_close(grad[0, 0], expected.numpy()[0, 0], atol=1e-4)
+    assert_close(grad[1], expected.numpy()[1], atol=1e-4)
+    # torch's norm has a zero gradient at 0; the vector's gradient is then
+    # weights / eps (max) or weights / eps (add): finite, same as the reference.
+    assert_close(grad[0, 1] / 1e8, expected.numpy()[0, 1] / 1e8, atol=1e-5)
+
+
 # --------------------------------------------------------------------------
 # Loader errors
 # --------------------------------------------------------------------------

@@ -24,7 +24,13 @@ def l2_normalize(x, eps=1e-8, mode="add", axis=-1):
         axis: int. Defaults to `-1`.
     """
     check_choice("mode", mode, NORMALIZE_MODES)
-    norm = ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
+    squares = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    # sqrt's gradient at 0 is infinite (NaN once multiplied by zero): an
+    # all-zero vector (a padded label slot through a bias-free projector)
+    # would poison every gradient. The norm is the same; its gradient at 0
+    # is 0, as torch's `norm` gives the reference.
+    nonzero = squares > 0
+    norm = ops.where(nonzero, ops.sqrt(ops.where(nonzero, squares, ops.ones_like(squares))), 0)
     if mode == "add":
         return x / (norm + eps)
     return x / ops.maximum(norm, eps)

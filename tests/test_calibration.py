@@ -53,7 +53,7 @@ def test_calibrate_changes_scores_not_logits_and_is_saved(tmp_path):
     model = gliclass_keras.GLiClassClassifier.from_pretrained(REFERENCE_MODELS / "uni_deberta_default")
     texts = [r["text"] for r in RECORDS[:3]]
     raw_logits = np.stack(model.predict_logits(texts, LABELS))
-    report = model.calibrate(RECORDS, batch_size=4)
+    report = model.calibrate(RECORDS, batch_size=4, label_count_term=False)
     assert report["pairs"] == sum(len(r["all_labels"]) for r in RECORDS)
     assert report["nll_after"] <= report["nll_before"] + 1e-9
     assert model.calibration == {"temperature": report["temperature"], "bias": report["bias"]}
@@ -86,10 +86,76 @@ def test_calibrate_changes_scores_not_logits_and_is_saved(tmp_path):
     )
 
 
+def test_fit_platt_recovers_a_label_count_weight():
+    rng = np.random.default_rng(1)
+    counts = rng.choice([2, 3, 5, 10, 20], size=30000).astype(float)
+    logits = rng.normal(scale=4.0, size=30000)
+    z = logits / 2.0 + 1.5 - 0.8 * np.log(counts)
+    targets = (rng.random(30000) < 1 / (1 + np.exp(-z))).astype(float)
+    fitted = calibration_lib.fit_platt(logits, targets, num_labels=counts)
+    assert fitted["temperature"] == pytest.approx(2.0, rel=0.05)
+    assert fitted["bias"] == pytest.approx(1.5, abs=0.15)
+    assert fitted["label_count_weight"] == pytest.approx(0.8, abs=0.08)
+    two = calibration_lib.fit_platt(logits, targets)
+    assert set(two) == {"temperature", "bias"}
+    assert calibration_lib.binary_nll(logits, targets, fitted, num_labels=counts) < calibration_lib.binary_nll(
+        logits, targets, two, num_labels=counts
+    )
+    # One count for every pair: nothing to tell the weight from the bias.
+    assert set(calibration_lib.fit_platt(logits, targets, num_labels=np.full(30000, 4.0))) == {"temperature", "bias"}
+    with pytest.raises(ValueError, match="num_labels"):
+        calibration_lib.fit_platt(logits, targets, num_labels=counts[:10])
+
+
+def test_label_count_term_in_scores_by_hand():
+    calibration = {"temperature": 2.0, "bias": 0.5, "label_count_weight": 1.0}
+    logits = np.array([[1.0, -1.0, 3.0, 0.0]])
+    want = logits / 2.0 + 0.5 - np.log(4.0)
+    np.testing.assert_allclose(calibration_lib.calibrated_logits(logits, calibration), want)
+    np.testing.assert_allclose(calibration_lib.calibrated_logits(logits[0], calibration), want[0])
+    np.testing.assert_allclose(
+        calibration_lib.calibrated_logits(logits, calibration, "single-label"), logits / 2.0
+    )
+    np.testing.assert_allclose(
+        calibration_lib.probabilities(logits, calibration), 1 / (1 + np.exp(-want))
+    )
+
+
+def test_calibrate_fits_the_label_count_term_and_saves_it(tmp_path):
+    model = gliclass_keras.GLiClassClassifier.from_pretrained(REFERENCE_MODELS / "uni_deberta_default")
+    with pytest.raises(ValueError, match="label_count_term"):
+        model.calibrate(RECORDS, label_count_term="yes")
+    with pytest.raises(ValueError, match="differ in length"):
+        model.calibrate(RECORDS[:3], label_count_term=True)
+    report = model.calibrate(RECORDS, batch_size=4)  # label lists of 3 and 2: "auto" fits it
+    weight = report["label_count_weight"]
+    assert model.calibration == {
+        "temperature": report["temperature"], "bias": report["bias"], "label_count_weight": weight
+    }
+    assert report["nll_after"] <= report["nll_before"] + 1e-9
+    texts = [r["text"] for r in RECORDS[:3]]
+    for labels in (LABELS, LABELS[:2]):
+        raw = np.stack(model.predict_logits(texts, labels))
+        want = 1 / (1 + np.exp(-(raw / report["temperature"] + report["bias"] - weight * np.log(len(labels)))))
+        got = [[s[l] for l in labels] for s in model.predict_scores(texts, labels)]
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    path = str(tmp_path / "calibrated.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.calibration == model.calibration
+    np.testing.assert_allclose(
+        [[s[l] for l in LABELS] for s in restored.predict_scores(texts, LABELS)],
+        [[s[l] for l in LABELS] for s in model.predict_scores(texts, LABELS)],
+        atol=1e-6,
+    )
+
+
 @pytest.mark.parametrize(
     "value, match",
     [
         ({"temperature": 0.0, "bias": 0.0}, "> 0"),
+        ({"temperature": 1.0, "bias": 0.0, "prior": 1.0}, "keys"),
+        ({"temperature": 1.0, "bias": 0.0, "label_count_weight": float("inf")}, "finite"),
         ({"temperature": 1.0}, "keys"),
         ({"temperature": float("nan"), "bias": 0.0}, "finite"),
         ("hot", "dict"),

@@ -28,7 +28,7 @@ LEGACY = pathlib.Path(__file__).parent / "fixtures" / "legacy_keras"
 FRAMEWORKS = ("keras", "torch", "jax", "tensorflow")
 UNI = "uni_deberta_default"
 MAX_LENGTH = 40
-CALIBRATION = {"temperature": 1.7, "bias": -0.4}
+CALIBRATION = {"temperature": 1.7, "bias": -0.4, "label_count_weight": 0.6}
 LABELS = ["travel", "sport", "science"]
 TEXTS = [
     "One day I will see the world!",
@@ -276,7 +276,8 @@ def test_calibration_is_read_from_the_export(uni_calibrated_dir, uni_keras, uni_
         )
     raw = np.stack(model.predict_logits(TEXTS, LABELS))
     np.testing.assert_allclose(raw, np.stack(uni_onnx.predict_logits(TEXTS, LABELS)), atol=1e-6)
-    want = 1 / (1 + np.exp(-(raw / CALIBRATION["temperature"] + CALIBRATION["bias"])))
+    label_term = CALIBRATION["label_count_weight"] * np.log(len(LABELS))
+    want = 1 / (1 + np.exp(-(raw / CALIBRATION["temperature"] + CALIBRATION["bias"] - label_term)))
     got = model.predict_scores(TEXTS, LABELS)
     np.testing.assert_allclose([list(s.values()) for s in got], want, atol=1e-6)
     with pytest.raises(ValueError, match="temperature"):

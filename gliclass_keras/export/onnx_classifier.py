@@ -12,7 +12,7 @@ An export directory holds:
 * `gliclass_export.json`: `format_version` (1), `architecture_type`,
   `preprocessor` (`class_name`, the Keras preprocessor's class, and
   `config`, its `config_args`), `tokenizers` (`{argument: file}`),
-  `calibration` (None or `{"temperature", "bias"}`), `graphs`
+  `calibration` (None or `{"temperature", "bias"[, "label_count_weight"]}`), `graphs`
   (`{"model": "model.onnx"}`, and for bi-encoders `text_encoder`,
   `label_encoder` and `scorer`), `inputs` (the model's input names) and
   `quantization` (None or `"int8"`);

@@ -10,6 +10,13 @@ saved in `.keras` files. Single-label scores are a softmax of
 `logit / temperature` (a shared bias cancels). `predict_logits` stays the raw
 model output.
 
+With labelled records whose label lists differ in length, the fit can add
+a label-count term, `sigmoid(logit / temperature + bias - label_count_weight
+* log(num_labels))`: the chance that one of 2 candidates applies is not the
+chance that one of 20 does, and one bias cannot serve both (a zero-shot
+`default` preset is asked about 2 sentiment labels and 20 topics alike).
+`num_labels` is the number of labels scored with the text in one call.
+
 `expected_calibration_error` and `brier_score` measure the result; the
 evaluation CLI reports both next to macro-F1.
 """
@@ -22,64 +29,106 @@ MIN_TEMPERATURE = 0.05
 MAX_TEMPERATURE = 100.0
 
 
+CALIBRATION_KEYS = ("temperature", "bias")
+OPTIONAL_CALIBRATION_KEYS = ("label_count_weight",)
+
+
 def check_calibration(calibration):
-    """A checked `{"temperature": float > 0, "bias": float}` dict, or None."""
+    """A checked calibration dict, or None.
+
+    `{"temperature": float > 0, "bias": float}`, optionally with
+    `"label_count_weight": float` (the label-count term, see the module).
+    """
     if calibration is None:
         return None
-    if not isinstance(calibration, dict) or set(calibration) != {"temperature", "bias"}:
+    if (
+        not isinstance(calibration, dict)
+        or not set(CALIBRATION_KEYS) <= set(calibration)
+        or not set(calibration) <= set(CALIBRATION_KEYS + OPTIONAL_CALIBRATION_KEYS)
+    ):
         raise ValueError(
-            "`calibration` must be None or a dict with the keys 'temperature' and 'bias'. "
-            f"Received: {calibration!r}"
+            "`calibration` must be None or a dict with the keys 'temperature' and 'bias' "
+            f"(and optionally 'label_count_weight'). Received: {calibration!r}"
         )
-    temperature, bias = calibration["temperature"], calibration["bias"]
-    for name, value in (("temperature", temperature), ("bias", bias)):
+    for name, value in calibration.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
             raise ValueError(f"`calibration['{name}']` must be a finite number. Received: {value!r}")
-    if temperature <= 0:
-        raise ValueError(f"`calibration['temperature']` must be > 0. Received: {temperature!r}")
-    return {"temperature": float(temperature), "bias": float(bias)}
+    if calibration["temperature"] <= 0:
+        raise ValueError(
+            f"`calibration['temperature']` must be > 0. Received: {calibration['temperature']!r}"
+        )
+    return {name: float(value) for name, value in calibration.items()}
 
 
-def calibrated_logits(logits, calibration, classification_type="multi-label"):
-    """`logits / temperature (+ bias for multi-label)`; the logits themselves without calibration."""
+def calibrated_logits(logits, calibration, classification_type="multi-label", num_labels=None):
+    """`logits / temperature (+ bias - label_count_weight * log(num_labels) for multi-label)`.
+
+    The logits themselves without calibration. `num_labels` (a number or an
+    array broadcasting against `logits`) is how many labels each text was
+    scored with; by default the length of the last axis of `logits` (one
+    row of labels per text).
+    """
     logits = np.asarray(logits, dtype="float64")
     if calibration is None:
         return logits
     scaled = logits / calibration["temperature"]
     if classification_type == "single-label":
         return scaled
-    return scaled + calibration["bias"]
+    scaled = scaled + calibration["bias"]
+    weight = calibration.get("label_count_weight", 0.0)
+    if weight:
+        if num_labels is None:
+            num_labels = logits.shape[-1] if logits.ndim else 1
+        scaled = scaled - weight * np.log(np.maximum(np.asarray(num_labels, dtype="float64"), 1.0))
+    return scaled
 
 
 def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def _nll_and_grad(params, logits, targets):
-    log_temperature, bias = params
+def _nll_and_grad(params, logits, targets, log_counts):
+    log_temperature, bias = params[:2]
     temperature = np.exp(log_temperature)
     z = logits / temperature + bias
+    if log_counts is not None:
+        z = z - params[2] * log_counts
     # BCE with logits, stable: softplus(z) - y * z.
     loss = np.mean(np.logaddexp(0.0, z) - targets * z)
     residual = (_sigmoid(z) - targets) / len(z)
-    grad_bias = residual.sum()
-    grad_log_temperature = (residual * (-logits / temperature)).sum()
-    return loss, np.array([grad_log_temperature, grad_bias])
+    grad = [(residual * (-logits / temperature)).sum(), residual.sum()]
+    if log_counts is not None:
+        grad.append(-(residual * log_counts).sum())
+    return loss, np.array(grad)
 
 
-def binary_nll(logits, targets, calibration=None):
+def binary_nll(logits, targets, calibration=None, num_labels=None):
     """Mean binary cross-entropy of `sigmoid(calibrated logits)` against 0/1 targets."""
-    z = calibrated_logits(logits, calibration)
+    z = calibrated_logits(logits, calibration, num_labels=_flat_counts(logits, num_labels))
     targets = np.asarray(targets, dtype="float64")
     return float(np.mean(np.logaddexp(0.0, z) - targets * z))
 
 
-def fit_platt(logits, targets):
-    """`{"temperature", "bias"}` minimising the BCE of `sigmoid(logits / T + b)` on 0/1 targets.
+def _flat_counts(logits, num_labels):
+    # Flat (pair) logits have no label axis: a missing count means "1 label
+    # each", i.e. no label-count term.
+    if num_labels is None and np.ndim(logits) <= 1:
+        return 1.0
+    return num_labels
+
+
+def fit_platt(logits, targets, num_labels=None):
+    """The calibration minimising the BCE of `sigmoid(logits / T + b [- w log(num_labels)])`.
 
     Args:
         logits: 1-D array, one logit per (text, label) pair.
         targets: 1-D array of 0/1 (or soft) targets, aligned with `logits`.
+        num_labels: None, or a 1-D array aligned with `logits`: how many
+            labels the pair's text was scored with. When given and not all
+            equal, the label-count weight `w` is fitted as well.
+
+    Returns:
+        `{"temperature", "bias"}`, plus `"label_count_weight"` when fitted.
     """
     from scipy.optimize import minimize
 
@@ -95,15 +144,31 @@ def fit_platt(logits, targets):
             "Calibration needs both matching and non-matching (text, label) pairs; "
             f"every target is {targets[0]}."
         )
+    log_counts = None
+    if num_labels is not None:
+        counts = np.asarray(num_labels, dtype="float64").ravel()
+        if counts.shape != logits.shape or np.any(counts < 1):
+            raise ValueError(
+                "`num_labels` must hold one count >= 1 per logit. "
+                f"Received shape {counts.shape} for {logits.shape} logits."
+            )
+        if np.any(counts != counts[0]):
+            log_counts = np.log(counts)
+    start = [0.0, 0.0] + ([0.0] if log_counts is not None else [])
+    bounds = [(np.log(MIN_TEMPERATURE), np.log(MAX_TEMPERATURE)), (-50.0, 50.0)]
+    bounds += [(-20.0, 20.0)] if log_counts is not None else []
     result = minimize(
         _nll_and_grad,
-        x0=np.array([0.0, 0.0]),
-        args=(logits, targets),
+        x0=np.array(start),
+        args=(logits, targets, log_counts),
         jac=True,
         method="L-BFGS-B",
-        bounds=[(np.log(MIN_TEMPERATURE), np.log(MAX_TEMPERATURE)), (-50.0, 50.0)],
+        bounds=bounds,
     )
-    return {"temperature": float(np.exp(result.x[0])), "bias": float(result.x[1])}
+    fitted = {"temperature": float(np.exp(result.x[0])), "bias": float(result.x[1])}
+    if log_counts is not None:
+        fitted["label_count_weight"] = float(result.x[2])
+    return fitted
 
 
 def expected_calibration_error(probabilities, targets, bins=10):
@@ -147,6 +212,6 @@ def reliability(probabilities, targets, bins=10):
     return rows
 
 
-def probabilities(logits, calibration=None):
-    """Multi-label scores `sigmoid(calibrated logits)`."""
-    return _sigmoid(calibrated_logits(logits, calibration))
+def probabilities(logits, calibration=None, num_labels=None):
+    """Multi-label scores `sigmoid(calibrated logits)` (`num_labels`: see `calibrated_logits`)."""
+    return _sigmoid(calibrated_logits(logits, calibration, num_labels=_flat_counts(logits, num_labels)))

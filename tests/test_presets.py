@@ -95,6 +95,26 @@ def test_identity_head_is_the_cosine_baseline_and_the_shipped_head_is_trained(de
     assert os.path.getsize(presets.DEFAULT_HEAD) < 3_000_000
 
 
+def test_default_preset_ships_its_calibration(default_model, tmp_path, monkeypatch):
+    with open(presets.DEFAULT_CALIBRATION, encoding="utf-8") as f:
+        shipped = json.load(f)
+    assert set(shipped) == {"temperature", "bias", "label_count_weight"}
+    assert default_model.calibration == shipped
+    # Scores use it (with the label-count term); logits stay raw.
+    logits = np.stack(default_model.predict_logits(TEXTS, LABELS))
+    z = logits / shipped["temperature"] + shipped["bias"] - shipped["label_count_weight"] * np.log(len(LABELS))
+    scores = default_model.predict_scores(TEXTS, LABELS)
+    np.testing.assert_allclose([[s[l] for l in LABELS] for s in scores], 1 / (1 + np.exp(-z)), atol=1e-6)
+    # The uncalibrated identity head (plain cosine) carries none.
+    identity = preset_loading.build_default(gliclass_keras.GLiClassBiEncoderClassifier, head=None)
+    assert identity.calibration is None
+    broken = tmp_path / "default_calibration.json"
+    broken.write_text('{"temperature": 0.9, "bi')
+    monkeypatch.setattr(presets, "DEFAULT_CALIBRATION", str(broken))
+    with pytest.raises(ValueError, match="default_calibration.json"):
+        GLiClassClassifier.from_preset("default")
+
+
 def test_from_preset_local_paths_and_hugging_face_ids(tmp_path, monkeypatch):
     checkpoint = REFERENCE_MODELS / "uni_deberta_default"
     local = GLiClassClassifier.from_preset(str(checkpoint))

@@ -6,6 +6,7 @@ imports no model class: the model class to build is found by architecture
 among the registered GLiClass classes (`GLiClassClassifier.class_for_architecture`).
 """
 
+import json
 import os
 import re
 import zipfile
@@ -73,7 +74,24 @@ def build_default(model_cls, head=presets.DEFAULT_HEAD, **kwargs):
                 )
             for path, variable in variables.items():
                 variable.assign(stored[path])
+        model.calibration = _shipped_calibration(head)
     return model
+
+
+def _shipped_calibration(head):
+    """The calibration shipped for the `default` head (None for other heads or without a file)."""
+    if os.path.abspath(head) != os.path.abspath(presets.DEFAULT_HEAD):
+        return None
+    path = presets.DEFAULT_CALIBRATION
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise CorruptFileError(
+            f"Cannot read {path!r}, the default preset's calibration: {error}"
+        ) from None
 
 
 def download(repo_id):

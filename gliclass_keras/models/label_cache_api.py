@@ -105,6 +105,25 @@ class LabelCacheAPI:
             vectors.append(np.asarray(out)[0, : len(chunk)])
         return LabelEmbeddings(labels, np.concatenate(vectors, axis=0))
 
+    def _shared_label_embeddings(self, per_text_labels, per_text_examples):
+        """`encode_labels` of the label list every text shares, or None.
+
+        A bi-encoder's label vectors do not depend on the text, so when all
+        texts of a call have the same labels (and no examples), each label
+        is encoded once per call instead of once per text: the label tower
+        then costs the same for 1 text or 10,000, and static-shape backends
+        (JAX, TensorFlow) no longer pad every text's labels to a bucket.
+        """
+        first = per_text_labels[0]
+        if (
+            self.preprocessor is None
+            or len(set(first)) != len(first)
+            or any(examples for examples in per_text_examples)
+            or any(labels != first for labels in per_text_labels)
+        ):
+            return None
+        return self.encode_labels(list(first))
+
     def _check_label_embeddings(self, label_embeddings):
         width = self._class_vector_width()
         if label_embeddings.vectors.shape[1] != width:

@@ -235,6 +235,8 @@ class ZeroShotAPI:
             return self._window_logits(
                 texts, per_text_labels, prompts, per_text_examples, batch_size, label_embeddings, windows
             )
+        if label_embeddings is None:
+            label_embeddings = self._shared_label_embeddings(per_text_labels, per_text_examples)
         if label_embeddings is not None:
             return self._cached_logits(
                 texts, prompts, per_text_examples, batch_size, label_embeddings
@@ -243,6 +245,14 @@ class ZeroShotAPI:
         return zero_shot.merge_row_logits(
             rows, self._predict_rows(rows, batch_size), per_text_labels
         )
+
+    def _shared_label_embeddings(self, per_text_labels, per_text_examples):
+        """Label vectors to score every text against, when encoding labels once is exact.
+
+        None here: every text is run with its labels. Bi-encoders
+        (`LabelCacheAPI`) encode a label list all texts share once per call.
+        """
+        return None
 
     def _window_logits(
         self, texts, per_text_labels, prompts, per_text_examples, batch_size, label_embeddings, windows

@@ -196,14 +196,11 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     def _run_vectors(self, which, arrays):
         return shapes.run_on_whole_shards(self._vector_models()[which].predict_on_batch, arrays)
 
-    def _shares_label_vectors(self):
-        # On TensorFlow, the label sub-graph of a model int8-quantized in
-        # this process scores differently from the whole graph (~0.02 on
-        # label vectors; equal again once saved and reloaded), so quantized
-        # models keep the whole-graph path.
-        return not any(
-            getattr(layer, "quantization_mode", None) for layer in self._flatten_layers()
-        )
+    def _layers_changed(self):
+        # Sub-models compiled before `quantize` (TensorFlow traces them with
+        # the float kernels it then replaces) would keep scoring the old
+        # weights: build them again on next use.
+        self.__dict__.pop("_vector_models_cache", None)
 
     def _class_vector_width(self):
         return int(self._vector_tensors["classes"].shape[-1])

@@ -305,6 +305,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         self._state.lora = lora_lib.enable_lora(
             self._backbones(), rank, lora_alpha=lora_alpha, target_layer_names=target_layer_names
         )
+        self._layers_changed()
 
     @property
     def lora_rank(self):
@@ -1005,7 +1006,17 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
                     "Run the model once before quantizing it: some layers are not built yet."
                 )
             self.predict_logits(["quantize"], ["build"])
-        return super().quantize(mode, **kwargs)
+        result = super().quantize(mode, **kwargs)
+        self._layers_changed()
+        return result
+
+    def _layers_changed(self):
+        """Hook after `quantize`/`enable_lora` replaced layer variables in place.
+
+        Keras resets the model's own compiled functions; a subclass drops
+        whatever else it compiled for the old variables (the bi-encoder's
+        label-cache sub-models).
+        """
 
     # =============================================================== export
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):

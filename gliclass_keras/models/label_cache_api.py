@@ -115,19 +115,11 @@ class LabelCacheAPI:
         (JAX, TensorFlow) no longer pad every text's labels to a bucket.
         """
         first = per_text_labels[0]
-        if (
-            not self._shares_label_vectors()
-            or self.preprocessor is None
-            or len(set(first)) != len(first)
-            or any(examples for examples in per_text_examples)
-            or any(labels != first for labels in per_text_labels)
+        if any(examples for examples in per_text_examples) or any(
+            labels != first for labels in per_text_labels
         ):
             return None
         return self.encode_labels(list(first))
-
-    def _shares_label_vectors(self):
-        """Whether calls with one shared label list may use `encode_labels` (True here)."""
-        return True
 
     def _check_label_embeddings(self, label_embeddings):
         width = self._class_vector_width()

@@ -6,7 +6,6 @@ imports no model class: the model class to build is found by architecture
 among the registered GLiClass classes (`GLiClassClassifier.class_for_architecture`).
 """
 
-import json
 import os
 import re
 import zipfile
@@ -15,6 +14,8 @@ import numpy as np
 
 from gliclass_keras import presets
 from gliclass_keras.utils.files import CorruptFileError
+from gliclass_keras.utils.files import load_json
+from gliclass_keras.utils.files import read_file
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HEAD_PROJECTORS = ("text_projector", "biencoder_projector", "classes_projector")
@@ -85,13 +86,7 @@ def _shipped_calibration(head):
     path = presets.DEFAULT_CALIBRATION
     if not os.path.exists(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise CorruptFileError(
-            f"Cannot read {path!r}, the default preset's calibration: {error}"
-        ) from None
+    return read_file(path, load_json, "the default preset's calibration (JSON)")
 
 
 def download(repo_id):

@@ -40,6 +40,7 @@ _EXPORTS = {
     "GLiClassTokenizer": "gliclass_keras.preprocessing.tokenizer",
     "LabelEmbeddings": "gliclass_keras.models.label_embeddings",
     "OnnxClassifier": "gliclass_keras.export.onnx_classifier",
+    "enable_compilation_cache": "gliclass_keras.utils.compilation_cache",
     "TrainingConfig": "gliclass_keras.training_config",
     "RLConfig": "gliclass_keras.rl.rl_config",
     "RLTrainer": "gliclass_keras.rl.rl_trainer",

@@ -104,7 +104,10 @@ def load_model(path):
 
         return OnnxClassifier(path)
     import gliclass_keras
+    from gliclass_keras.utils import compilation_cache
 
+    # JAX: reuse what earlier runs compiled (GLICLASS_KERAS_COMPILATION_CACHE=0: off).
+    compilation_cache.command_line_cache()
     return gliclass_keras.GLiClassClassifier.from_preset(path)
 
 

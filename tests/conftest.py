@@ -5,6 +5,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The command line keeps JAX's compiled programs under ~/.cache; tests that
+# call it in-process must not write there (test_presets.py tests the cache
+# in a subprocess with a directory of its own).
+os.environ.setdefault("GLICLASS_KERAS_COMPILATION_CACHE", "0")
 # XLA's cheap compile pipeline: the jax job compiles hundreds of small
 # programs, and this cuts its time by a quarter (measured on test_training.py:
 # 89 s -> 67 s). Results stay within float32 rounding of the optimizing

@@ -1,7 +1,10 @@
 """`from_preset`: the offline `default` preset, local paths and Hugging Face ids."""
 
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -153,3 +156,38 @@ def test_cli_uses_the_default_preset_without_model(capsys):
     assert line["predictions"][0]["label"] == "sport"
     assert cli_main(["classify", "--model", "no/such-model", "--labels", "a,b", "x"]) == 2
     assert "Could not download 'no/such-model'" in capsys.readouterr().err
+
+
+def _cli_in_a_new_process(cache_dir):
+    env = dict(os.environ, GLICLASS_KERAS_COMPILATION_CACHE=str(cache_dir))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gliclass_keras.cli", "classify", "--single-label",
+         "--labels", "sport,travel", TEXTS[0]],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_cli_keeps_jax_programs_in_a_compilation_cache(tmp_path):
+    cache_dir = tmp_path / "compiled"
+    first = _cli_in_a_new_process(cache_dir)
+    assert first["predictions"][0]["label"] == "sport"
+    if keras.backend.backend() != "jax":
+        # nothing to cache: torch does not compile, tensorflow traces once
+        assert not cache_dir.exists()
+        assert gliclass_keras.enable_compilation_cache(tmp_path / "other") is None
+        return
+    entries = sorted(os.listdir(cache_dir))
+    # model building, the label and text towers and the scorer
+    assert len(entries) >= 10, entries
+    assert oct(cache_dir.stat().st_mode & 0o777) == oct(0o700)
+    second = _cli_in_a_new_process(cache_dir)
+    assert second == first
+    # the second process found everything it needed: no new programs
+    assert sorted(os.listdir(cache_dir)) == entries
+
+
+def test_enable_compilation_cache_checks_its_directory():
+    with pytest.raises(TypeError, match="directory"):
+        gliclass_keras.enable_compilation_cache(3)

@@ -207,8 +207,12 @@ def test_rl_fit_raises_the_f1_reward():
     history = model.fit(TOY, batch_size=4, epochs=5, verbose=0, validation_data=TOY).history
     assert set(history) == {"loss", "reward", "reward_f1", "val_loss", "val_reward", "val_reward_f1"}
     reward, greedy = history["reward_f1"], history["val_reward_f1"]
-    assert max(reward[-2:]) >= reward[0] + 0.2, reward
-    assert greedy[-1] >= greedy[0] + 0.05 and greedy[-1] >= 0.5, greedy
+    # A policy that does not learn (learning rate 1e-12, seeds 0-5, on
+    # tensorflow) samples an F1 reward of 0.13-0.28 per epoch, and rises
+    # from its first epoch by up to 0.17 by chance; its greedy reward stays
+    # at 0.125. Most of the learning happens within the first epoch.
+    assert max(reward[-2:]) > reward[0] and max(reward[-2:]) >= 0.5, reward
+    assert greedy[-1] >= greedy[0] and greedy[-1] >= 0.5, greedy
     np.testing.assert_allclose(history["reward"], history["reward_f1"], rtol=1e-6)
 
 

@@ -1,5 +1,7 @@
 """`GLiClassBiEncoderClassifier`: the GLiClass bi-encoder as a Keras model."""
 
+import functools
+
 import keras
 
 from gliclass_keras.api_export import register
@@ -156,7 +158,8 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     def _vector_models(self):
         """Sub-models of the graph: text vectors, label vectors, and scoring."""
         models = self.__dict__.get("_vector_models_cache")
-        if models is not None:
+        jit_compile = bool(self.jit_compile)
+        if models is not None and models["text"].jit_compile == jit_compile:
             return models
         tensors = self._vector_tensors
         inputs = tensors["inputs"]
@@ -184,9 +187,9 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
             ),
             "score": keras.Model(score_inputs, score),
         }
-        if shapes.inference_jit_compile():
-            for model in models.values():
-                model.jit_compile = True
+        for model in models.values():
+            # as the whole model: XLA (and bucketed batches) or not
+            model.jit_compile = jit_compile
         object.__setattr__(self, "_vector_models_cache", models)
         return models
 
@@ -194,7 +197,10 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     # `encode_labels`, `encode_texts` and cached scoring are `LabelCacheAPI`'s;
     # the Keras model runs the sub-models of its graph.
     def _run_vectors(self, which, arrays):
-        return shapes.run_on_whole_shards(self._vector_models()[which].predict_on_batch, arrays)
+        model = self._vector_models()[which]
+        return shapes.run_on_whole_shards(
+            functools.partial(shapes.predict_on_batch, model), arrays
+        )
 
     def _layers_changed(self):
         # Sub-models compiled before `quantize` (TensorFlow traces them with

@@ -17,6 +17,8 @@ One class a reader can follow from top to bottom:
   `predict` that also take training records, and PPO under an `RLConfig`.
 """
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
@@ -67,7 +69,6 @@ class _ModelState:
         self.label_metrics = ()
         self.rl_settings = None
         self.rl_trainer = None
-        self.xla_training = True
         self.restoring_compile = False
         self.lora = None
 
@@ -197,10 +198,6 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         self.config = config
         self._state = _ModelState()
         self._initialized = True
-        # Keras turns XLA off on CPU-only machines by default; for these
-        # models it is faster on CPU too (benchmarks/inference.py).
-        if shapes.inference_jit_compile():
-            self.jit_compile = True
 
     def __setattr__(self, name, value):
         # As keras-hub's Task: on torch, attributes set before the functional
@@ -576,10 +573,12 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     # `classify`, `predict_scores` and `predict_logits` are `ZeroShotAPI`'s;
     # a Keras model runs each padded batch with `predict_on_batch`.
     def _run_batch(self, arrays):
-        return shapes.run_on_whole_shards(self.predict_on_batch, arrays)
+        return shapes.run_on_whole_shards(
+            functools.partial(shapes.predict_on_batch, self), arrays
+        )
 
     def _uses_static_shapes(self):
-        return shapes.uses_static_shapes()
+        return shapes.uses_static_shapes(jit_compile=self.jit_compile)
 
     # ========================================================== calibration
     @property
@@ -755,16 +754,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         if metrics == "auto":
             metrics = training_lib.default_metrics(self.config)
         label_metrics, other_metrics = training_lib.split_label_metrics(metrics)
-        xla_training = True
-        if kwargs.get("jit_compile", "auto") == "auto" and shapes.inference_jit_compile():
-            # XLA for predict and evaluate (see _finish_init), but not for
-            # the train step: there it is no faster on CPU (3.0 s per step
-            # with and without on benchmarks/train.py) and compiling it costs
-            # tens of seconds.
-            kwargs["jit_compile"] = True
-            xla_training = False
         super().compile(optimizer=optimizer, loss=loss, metrics=other_metrics, **kwargs)
-        state.xla_training = xla_training
         state.label_metrics = tuple(label_metrics)
         if rl is not None and not state.restoring_compile:
             self._ppo_trainer()  # argument errors now, not at fit()
@@ -773,16 +763,6 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     def training_config(self):
         """The `TrainingConfig` (or `RLConfig`) of the last `compile`, or None."""
         return self._state.training_config
-
-    def make_train_function(self, force=False):
-        if self._state.xla_training or not self.jit_compile:
-            return super().make_train_function(force=force)
-        # The train step without XLA (see `compile`); predict keeps it.
-        self._jit_compile = False
-        try:
-            return super().make_train_function(force=force)
-        finally:
-            self._jit_compile = True
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -858,6 +838,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         kwargs.setdefault("shuffle_labels", training)
         kwargs.setdefault("seed", training_config.seed)
         kwargs.setdefault("cache_dir", training_config.cache_dir)
+        kwargs.setdefault("static_shapes", self._uses_static_shapes())
         return GLiClassDataset(
             data,
             self.preprocessor,

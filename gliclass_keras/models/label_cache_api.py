@@ -109,15 +109,15 @@ class LabelCacheAPI:
         """`encode_labels` of the label list every text shares, or None.
 
         A bi-encoder's label vectors do not depend on the text, so when all
-        texts of a call have the same labels (and no examples), each label
+        texts of a call have the same labels, each label
         is encoded once per call instead of once per text: the label tower
         then costs the same for 1 text or 10,000, and static-shape backends
         (JAX, TensorFlow) no longer pad every text's labels to a bucket.
         """
         first = per_text_labels[0]
-        if any(examples for examples in per_text_examples) or any(
-            labels != first for labels in per_text_labels
-        ):
+        # Examples do not matter: a bi-encoder ignores them (its
+        # preprocessor warns, on this path too, in `_text_vectors`).
+        if any(labels != first for labels in per_text_labels):
             return None
         return self.encode_labels(list(first))
 

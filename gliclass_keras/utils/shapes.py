@@ -1,10 +1,12 @@
-"""The one shape policy: which backends compile per input shape, and the buckets they get.
+"""The one shape policy: which models compile per input shape, and the buckets they get.
 
-JAX and TensorFlow (XLA) compile `predict`, `evaluate` and train functions
-once per input shape, so batches are padded to a few bucketed shapes (full
-batch, bucketed sequence length, label count rounded up); torch runs eagerly
-and gets exact shapes, which cost nothing extra. Every place that pads a
-batch (inference, label caches, the training dataset) asks here.
+JAX, and TensorFlow with XLA (`jit_compile=True`), compile `predict`,
+`evaluate` and train functions once per input shape, so batches are padded
+to a few bucketed shapes (full batch, bucketed sequence length, label count
+rounded up). Torch runs eagerly, and TensorFlow without XLA (its default on
+CPU) runs one graph traced for every shape (`predict_on_batch`): both get
+exact shapes, which cost nothing extra. Every place that pads a batch
+(inference, label caches, the training dataset) asks here.
 """
 
 import sys
@@ -25,9 +27,18 @@ LENGTH_BUCKETS = (16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 320, 384, 512
 LABEL_MULTIPLE = 8
 
 
-def uses_static_shapes(backend=None):
-    """True where compiled functions are traced per input shape (jax, tensorflow)."""
-    return (backend or _keras_backend()) != "torch"
+def uses_static_shapes(backend=None, jit_compile=False):
+    """True where compiled functions are traced per input shape.
+
+    Always on jax; on tensorflow only with XLA (`jit_compile`, a model's
+    `jit_compile`): without it `predict_on_batch` below traces one graph for
+    every shape, and Keras' train and test functions generalise their shapes
+    after the second one they meet. Never on torch.
+    """
+    backend = backend or _keras_backend()
+    if backend == "jax":
+        return True
+    return backend == "tensorflow" and bool(jit_compile)
 
 
 def bucket_length(length):
@@ -57,14 +68,51 @@ def padded_labels(num_labels, static_shapes=None):
     return bucket_labels(num_labels) if static_shapes else num_labels
 
 
-def inference_jit_compile(backend=None):
-    """Whether GLiClass models turn XLA on for predict/evaluate by default.
+def predict_on_batch(model, arrays):
+    """`model.predict_on_batch(arrays)`, traced once for all shapes on TensorFlow without XLA.
 
-    TensorFlow only: Keras leaves XLA off on CPU-only machines, but for these
-    models it is faster there too (measured in benchmarks/inference.py).
-    JAX always compiles; torch runs eagerly.
+    Keras' TensorFlow predict function is a `tf.function` that traces again
+    for the second shape it meets before it generalises; a zero-shot call
+    meets a new sequence length with nearly every batch. On TensorFlow,
+    unless the model runs eagerly or with XLA (which compiles per shape and
+    gets bucketed batches instead), the predict function is traced once,
+    before its first call, for inputs with every axis of unknown size: one
+    graph then serves every batch (on the `default` preset the first pass
+    over 500 texts became as fast as the second). Other backends call
+    `predict_on_batch` directly.
+
+    Args:
+        model: a built `keras.Model` whose inputs are `arrays`' structure.
+        arrays: a dict (or nested structure) of numpy arrays.
     """
-    return (backend or _keras_backend()) == "tensorflow"
+    if (
+        _keras_backend() == "tensorflow"
+        and not model.run_eagerly
+        and not model.jit_compile
+    ):
+        _trace_for_every_shape(model, arrays)
+    return model.predict_on_batch(arrays)
+
+
+def _trace_for_every_shape(model, arrays):
+    import numpy as np
+    import tensorflow as tf
+    from keras import tree
+
+    model.make_predict_function()
+    function = model.predict_function
+    if getattr(function, "_gliclass_traced_for_every_shape", False):
+        return
+    specs = tree.map_structure(
+        lambda array: tf.TensorSpec(
+            (None,) * np.ndim(array), tf.as_dtype(np.asarray(array).dtype)
+        ),
+        arrays,
+    )
+    # Keras calls its predict function with `[(x,)]`; a later call whose
+    # arrays have these dtypes dispatches to this trace, whatever its shapes.
+    function.get_concrete_function([(specs,)])
+    function._gliclass_traced_for_every_shape = True
 
 
 def batch_shards():

@@ -572,6 +572,28 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     # ============================================================ zero-shot
     # `classify`, `predict_scores` and `predict_logits` are `ZeroShotAPI`'s;
     # a Keras model runs each padded batch with `predict_on_batch`.
+    @property
+    def jit_compile(self):
+        """Whether predict, evaluate and train steps are compiled with XLA.
+
+        As Keras' `Model.jit_compile`: on by default on JAX, off on
+        TensorFlow on CPU (TensorFlow then traces one graph for every batch
+        shape; set it to True for XLA, with batches padded to bucketed
+        shapes), off on torch. Setting it makes those functions again.
+        """
+        return keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        previous = getattr(self, "_jit_compile", None)
+        keras.Model.jit_compile.fset(self, value)
+        if previous is not None and previous != self._jit_compile:
+            # functions made for the other setting (and the batch shapes
+            # that went with them) are made again on next use
+            self.predict_function = None
+            self.test_function = None
+            self.train_function = None
+
     def _run_batch(self, arrays):
         return shapes.run_on_whole_shards(
             functools.partial(shapes.predict_on_batch, self), arrays

@@ -19,6 +19,10 @@ started with `subprocess` and timed until it exits (it prints one JSON line):
   `ZeroShotClassificationPipeline` on the text (what a reference user runs);
 * **gliclass-keras / BACKEND**: `python -m gliclass_keras.cli classify --model CKPT
   --single-label --labels travel,sport,science TEXT` with `KERAS_BACKEND=BACKEND`;
+  `default-backend` leaves `KERAS_BACKEND` unset (Keras' default, tensorflow), as the
+  README's first command does. On jax the command line keeps compiled programs on disk
+  (`GLICLASS_KERAS_COMPILATION_CACHE`, here a directory under `--cache-dir` that the
+  untimed first run fills); `jax-no-cache` turns that off;
 * **gliclass-keras / onnx**: the same command on an ONNX export of the checkpoint
   (`gliclass-keras export --format onnx`, made once and cached).
 
@@ -75,7 +79,7 @@ def timed(command, env):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("##")[0])
-    parser.add_argument("--backends", default="torch,jax,tensorflow,onnx")
+    parser.add_argument("--backends", default="default-backend,torch,jax,jax-no-cache,tensorflow,onnx")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/gliclass-keras-benchmarks"))
     args = parser.parse_args(argv)
@@ -98,6 +102,20 @@ def main(argv=None):
                                cwd=harness.REPO_ROOT, env=harness.worker_env(KERAS_BACKEND="jax"),
                                check=True, capture_output=True)
             contenders["onnx"] = (cli + ["--model", export_dir, TEXT], harness.worker_env())
+        elif name == "jax":
+            # The command line keeps JAX's compiled programs on disk (filled
+            # by the untimed first run); "jax-no-cache" turns that off.
+            cache = os.path.join(os.path.abspath(os.path.expanduser(args.cache_dir)), "jax_compilation_cache")
+            contenders[name] = (cli + ["--model", checkpoint, TEXT],
+                                harness.worker_env(KERAS_BACKEND="jax", GLICLASS_KERAS_COMPILATION_CACHE=cache))
+        elif name == "jax-no-cache":
+            contenders[name] = (cli + ["--model", checkpoint, TEXT],
+                                harness.worker_env(KERAS_BACKEND="jax", GLICLASS_KERAS_COMPILATION_CACHE="0"))
+        elif name == "default-backend":
+            # KERAS_BACKEND unset: Keras' default (tensorflow unless ~/.keras/keras.json says otherwise)
+            env = harness.worker_env()
+            env.pop("KERAS_BACKEND", None)
+            contenders[name] = (cli + ["--model", checkpoint, TEXT], env)
         else:
             contenders[name] = (cli + ["--model", checkpoint, TEXT],
                                 harness.worker_env(KERAS_BACKEND=name))

@@ -88,7 +88,9 @@ class LabelCacheAPI:
         vectors = []
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start : start + batch_size]
-            count = batch_size if static_shapes else len(chunk)
+            # label slots rounded up to a multiple of 8 under static shapes:
+            # few compiled shapes, and 5 labels no longer fill 64 slots
+            count = shapes.padded_labels(len(chunk), static_shapes)
             token_ids, padding_mask = self.preprocessor.collate_labels(
                 [chunk], count, static_shapes=static_shapes
             )

@@ -61,8 +61,12 @@ def register_keras_classes():
     _State.registered = True
     _State.pending = False
     _remove_watcher()
-    for name in REGISTERING_MODULES:
-        importlib.import_module(name)
+    from gliclass_keras.utils.framework_imports import without_unused_frameworks
+
+    # keras-hub would import TensorFlow on every backend (1.9 s, see framework_imports)
+    with without_unused_frameworks():
+        for name in REGISTERING_MODULES:
+            importlib.import_module(name)
 
 
 def finish_pending():
@@ -93,7 +97,11 @@ class _WatchedLoader:
 
     def exec_module(self, module):
         if self._is_keras:
-            self._loader.exec_module(module)
+            from gliclass_keras.utils.framework_imports import without_unused_frameworks
+
+            # Keras imports JAX whenever it is installed (see framework_imports)
+            with without_unused_frameworks():
+                self._loader.exec_module(module)
             if not _State.registered:
                 _keras_imported()
             return

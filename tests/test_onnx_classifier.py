@@ -116,8 +116,16 @@ def test_import_gliclass_keras_imports_no_framework():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("hide", ["1", "0"])
-def test_keras_backed_names_leave_other_backends_frameworks_out(monkeypatch, hide):
+@pytest.mark.parametrize(
+    "hide, first_use",
+    [
+        ("1", "gliclass_keras.GLiClassClassifier"),
+        # Keras imported first: registering the classes imports keras-hub
+        ("1", "import keras"),
+        ("0", "gliclass_keras.GLiClassClassifier"),
+    ],
+)
+def test_keras_backed_names_leave_other_backends_frameworks_out(monkeypatch, hide, first_use):
     # Keras imports JAX and keras-hub TensorFlow whenever they are installed;
     # gliclass-keras hides the frameworks of the other backends while it
     # imports its Keras-backed modules (GLICLASS_KERAS_HIDE_UNUSED_FRAMEWORKS=0
@@ -127,12 +135,14 @@ def test_keras_backed_names_leave_other_backends_frameworks_out(monkeypatch, hid
         """
         import json, sys
         import gliclass_keras
+        %s
         gliclass_keras.GLiClassClassifier
         import keras
         loaded = [m for m in ("jax", "tensorflow") if m in sys.modules]
         import jax, tensorflow
         print(json.dumps({"backend": keras.config.backend(), "loaded": loaded}))
         """
+        % first_use
     )
     data = json.loads(out.strip().splitlines()[-1])
     others = {"jax", "tensorflow"} - {data["backend"]}

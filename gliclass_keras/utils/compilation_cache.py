@@ -61,9 +61,10 @@ def enable_compilation_cache(directory=None):
         raise TypeError(
             f"`directory` must be a path (str or os.PathLike) or None. Received: {directory!r}"
         )
-    import keras
+    # the backend as Keras will read it, without importing Keras here
+    from gliclass_keras.utils.framework_imports import configured_backend
 
-    if keras.backend.backend() != "jax":
+    if configured_backend() != "jax":
         return None
     import jax
 

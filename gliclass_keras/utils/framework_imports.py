@@ -7,8 +7,10 @@ torch-backed `GLiClassClassifier` process then holds about 1 GB more resident
 memory and starts several seconds later than it needs to (measured:
 `import keras, keras_hub` on torch 1,271 MB and 6 s with them, 549 MB and 4 s
 without). gliclass-keras uses neither (its keras-hub parts are backbones and
-layers), so while gliclass-keras imports its Keras-backed modules, the other
-backends' frameworks are hidden: an `import jax` / `import tensorflow` inside
+layers), so while gliclass-keras imports its Keras-backed modules (and
+while Keras itself is imported after `gliclass_keras`, which watches for it
+to register its classes, see `keras_registration`), the other backends'
+frameworks are hidden: an `import jax` / `import tensorflow` inside
 Keras or keras-hub then fails as if they were not installed, and both fall
 back as they do on such machines. Afterwards nothing stays hidden, so user
 code can import any framework as usual.

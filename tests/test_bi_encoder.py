@@ -315,3 +315,15 @@ def test_from_encoders_builds_two_independent_encoders():
     assert ids["token_ids"][0, 0] == 101 and ids["label_token_ids"][0, 0, 0] == 101  # [CLS]
     with pytest.raises(ValueError, match="architecture_type"):
         GLiClassBiEncoderClassifier.from_encoders(path, config={"architecture_type": "uni-encoder"})
+
+
+def test_every_layer_is_built_so_jax_never_runs_the_model_eagerly():
+    # Keras' JAX `predict_on_batch` runs a model with an unbuilt layer once,
+    # eagerly, to build it: every op compiled on its own, which took seconds
+    # on the label tower's first call (its encoder and pooler were left
+    # unbuilt, the functional graph only calls `compute_output_spec`).
+    model = GLiClassClassifier.from_pretrained(MODEL_DIR)
+    towers = dict(model._vector_models(), model=model)
+    for name, tower in towers.items():
+        unbuilt = [layer.name for layer in tower._flatten_layers() if not layer.built]
+        assert unbuilt == [], (name, unbuilt)

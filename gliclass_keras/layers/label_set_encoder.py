@@ -46,6 +46,13 @@ class LabelSetEncoder(keras.layers.Layer):
         self.pooler = TokenPooler(pooling_strategy, dtype=self.dtype_policy, name="pooler")
 
     def build(self, label_token_ids_shape, label_padding_mask_shape=None, label_mask_shape=None):
+        # The encoder and pooler hold no weights of their own (the backbone
+        # is built with its own), and a functional model only ever calls
+        # this layer's `compute_output_spec`: mark them built, or Keras' JAX
+        # `predict_on_batch` builds "unbuilt" models by running them once
+        # eagerly, compiling every op on its own (seconds on a CPU).
+        self.encoder.built = True
+        self.pooler.built = True
         self.built = True
 
     def call(self, label_token_ids, label_padding_mask, label_mask, training=None):

@@ -104,18 +104,22 @@ def main(argv=None):
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     runs = {backend: [] for backend in backends}
-    jax_cache = tempfile.mkdtemp(prefix="gliclass_jax_cache_")
-    if "jax-cache" in backends:
-        # an untimed first process fills the cache the timed ones read
-        run_worker("jax-cache", args.texts, args.batch_size, jax_cache)
-    for round_ in range(args.repeats):
-        for backend in backends:
-            result = run_worker(backend, args.texts, args.batch_size, jax_cache)
-            runs[backend].append(result)
-            first, second = result["pass_s"]
-            print(f"  round {round_ + 1}/{args.repeats} {backend}: load {result['load_s']:.1f}s, "
-                  f"pass 1 {first:.2f}s, pass 2 {second:.2f}s, peak {result['peak_rss_mb']:.0f} MB "
-                  f"(load {harness.loadavg()})", flush=True)
+    jax_cache = tempfile.mkdtemp(prefix="gliclass_jax_cache_") if "jax-cache" in backends else None
+    try:
+        if jax_cache:
+            # an untimed first process fills the cache the timed ones read
+            run_worker("jax-cache", args.texts, args.batch_size, jax_cache)
+        for round_ in range(args.repeats):
+            for backend in backends:
+                result = run_worker(backend, args.texts, args.batch_size, jax_cache)
+                runs[backend].append(result)
+                first, second = result["pass_s"]
+                print(f"  round {round_ + 1}/{args.repeats} {backend}: load {result['load_s']:.1f}s, "
+                      f"pass 1 {first:.2f}s, pass 2 {second:.2f}s, peak {result['peak_rss_mb']:.0f} MB "
+                      f"(load {harness.loadavg()})", flush=True)
+    finally:
+        if jax_cache:
+            shutil.rmtree(jax_cache, ignore_errors=True)
 
     rates = {
         backend: [args.texts / _median([r["pass_s"][i] for r in results]) for i in range(2)]
@@ -135,7 +139,6 @@ def main(argv=None):
               f"| {rates[backend][1]:.1f} | {rates[backend][1] / fastest[1]:.2f}x "
               f"| {_median([r['load_s'] for r in results]):.1f} "
               f"| {_median([r['peak_rss_mb'] for r in results]):.0f} | {diff:.1e} |")
-    shutil.rmtree(jax_cache, ignore_errors=True)
     return runs
 
 

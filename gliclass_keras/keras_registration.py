@@ -23,6 +23,8 @@ import importlib
 import importlib.abc
 import sys
 
+from gliclass_keras.utils.framework_imports import without_unused_frameworks
+
 # Importing these registers every serializable class of gliclass-keras.
 REGISTERING_MODULES = (
     "gliclass_keras.losses",
@@ -61,8 +63,6 @@ def register_keras_classes():
     _State.registered = True
     _State.pending = False
     _remove_watcher()
-    from gliclass_keras.utils.framework_imports import without_unused_frameworks
-
     # keras-hub would import TensorFlow on every backend (1.9 s, see framework_imports)
     with without_unused_frameworks():
         for name in REGISTERING_MODULES:
@@ -97,8 +97,6 @@ class _WatchedLoader:
 
     def exec_module(self, module):
         if self._is_keras:
-            from gliclass_keras.utils.framework_imports import without_unused_frameworks
-
             # Keras imports JAX whenever it is installed (see framework_imports)
             with without_unused_frameworks():
                 self._loader.exec_module(module)

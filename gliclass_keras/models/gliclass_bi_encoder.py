@@ -1,7 +1,5 @@
 """`GLiClassBiEncoderClassifier`: the GLiClass bi-encoder as a Keras model."""
 
-import functools
-
 import keras
 
 from gliclass_keras.api_export import register
@@ -197,10 +195,7 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     # `encode_labels`, `encode_texts` and cached scoring are `LabelCacheAPI`'s;
     # the Keras model runs the sub-models of its graph.
     def _run_vectors(self, which, arrays):
-        model = self._vector_models()[which]
-        return shapes.run_on_whole_shards(
-            functools.partial(shapes.predict_on_batch, model), arrays
-        )
+        return shapes.predict_on_batch(self._vector_models()[which], arrays)
 
     def _layers_changed(self):
         # Sub-models compiled before `quantize` (TensorFlow traces them with

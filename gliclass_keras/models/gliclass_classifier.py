@@ -17,8 +17,6 @@ One class a reader can follow from top to bottom:
   `predict` that also take training records, and PPO under an `RLConfig`.
 """
 
-import functools
-
 import keras
 import numpy as np
 from keras import ops
@@ -595,9 +593,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
             self.train_function = None
 
     def _run_batch(self, arrays):
-        return shapes.run_on_whole_shards(
-            functools.partial(shapes.predict_on_batch, self), arrays
-        )
+        return shapes.predict_on_batch(self, arrays)
 
     def _uses_static_shapes(self):
         return shapes.uses_static_shapes(jit_compile=self.jit_compile)

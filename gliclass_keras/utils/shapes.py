@@ -69,21 +69,22 @@ def padded_labels(num_labels, static_shapes=None):
 
 
 def predict_on_batch(model, arrays):
-    """`model.predict_on_batch(arrays)`, traced once for all shapes on TensorFlow without XLA.
+    """`model.predict_on_batch(arrays)` on whole shards, traced once for all shapes on TensorFlow.
 
-    Keras' TensorFlow predict function is a `tf.function` that traces again
-    for the second shape it meets before it generalises; a zero-shot call
-    meets a new sequence length with nearly every batch. On TensorFlow,
-    unless the model runs eagerly or with XLA (which compiles per shape and
-    gets bucketed batches instead), the predict function is traced once,
-    before its first call, for inputs with every axis of unknown size: one
-    graph then serves every batch (on the `default` preset the first pass
-    over 500 texts became as fast as the second). Other backends call
-    `predict_on_batch` directly.
+    The batch is filled to whole shards of the current `keras.distribution`
+    (`run_on_whole_shards`). Keras' TensorFlow predict function is a
+    `tf.function` that traces again for the second shape it meets before it
+    generalises; a zero-shot call meets a new sequence length with nearly
+    every batch. On TensorFlow, unless the model runs eagerly or with XLA
+    (which compiles per shape and gets bucketed batches instead), the
+    predict function is traced once, before its first call, for inputs with
+    every axis of unknown size: one graph then serves every batch (on the
+    `default` preset the first pass over 500 texts became as fast as the
+    second). Other backends skip the trace.
 
     Args:
         model: a built `keras.Model` whose inputs are `arrays`' structure.
-        arrays: a dict (or nested structure) of numpy arrays.
+        arrays: a dict of numpy arrays sharing their first (batch) axis.
     """
     if (
         _keras_backend() == "tensorflow"
@@ -91,7 +92,7 @@ def predict_on_batch(model, arrays):
         and not model.jit_compile
     ):
         _trace_for_every_shape(model, arrays)
-    return model.predict_on_batch(arrays)
+    return run_on_whole_shards(model.predict_on_batch, arrays)
 
 
 def _trace_for_every_shape(model, arrays):

@@ -23,6 +23,7 @@ import importlib
 import importlib.abc
 import sys
 
+from gliclass_keras.utils.framework_imports import deferred_keras_modules
 from gliclass_keras.utils.framework_imports import without_unused_frameworks
 
 # Importing these registers every serializable class of gliclass-keras.
@@ -97,8 +98,9 @@ class _WatchedLoader:
 
     def exec_module(self, module):
         if self._is_keras:
-            # Keras imports JAX whenever it is installed (see framework_imports)
-            with without_unused_frameworks():
+            # Keras imports JAX whenever it is installed, and scikit-learn and
+            # matplotlib for modules gliclass-keras never uses (see framework_imports)
+            with without_unused_frameworks(), deferred_keras_modules(module):
                 self._loader.exec_module(module)
             if not _State.registered:
                 _keras_imported()

@@ -152,6 +152,35 @@ def test_keras_backed_names_leave_other_backends_frameworks_out(monkeypatch, hid
         assert others <= set(data["loaded"]), data
 
 
+@pytest.mark.parametrize("hide", ["1", "0"])
+def test_keras_modules_gliclass_never_uses_run_on_first_use(monkeypatch, hide):
+    # keras.wrappers imports scikit-learn (0.9 s) and keras.visualization
+    # matplotlib.pyplot (0.4 s) on every backend; after `import gliclass_keras`
+    # they run on first use, and then work as usual.
+    monkeypatch.setenv("GLICLASS_KERAS_HIDE_UNUSED_FRAMEWORKS", hide)
+    out = run_python(
+        """
+        import json, sys
+        import gliclass_keras
+        import keras
+        optional = ("sklearn", "matplotlib.pyplot")
+        before = [m for m in optional if m in sys.modules]
+        import keras.wrappers
+        from keras.visualization import plot_image_gallery
+        classifier = keras.wrappers.SKLearnClassifier
+        import sklearn.base
+        assert issubclass(classifier, sklearn.base.BaseEstimator)
+        import keras.src.visualization as visualization
+        assert plot_image_gallery.__module__ == "keras.src.visualization.plot_image_gallery"
+        assert visualization.draw_bounding_boxes is not None
+        print(json.dumps({"before": before, "after": [m for m in optional if m in sys.modules]}))
+        """
+    )
+    data = json.loads(out.strip().splitlines()[-1])
+    assert data["after"] == ["sklearn", "matplotlib.pyplot"]
+    assert data["before"] == ([] if hide == "1" else ["sklearn", "matplotlib.pyplot"])
+
+
 def test_onnx_classifier_runs_without_any_framework(uni_dir, uni_keras):
     out = run_python(
         f"""

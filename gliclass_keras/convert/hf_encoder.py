@@ -19,6 +19,7 @@ from gliclass_keras.convert.transformers import backbone_from_hf_config
 from gliclass_keras.convert.transformers import load_hf_backbone_weights
 from gliclass_keras.preprocessing import inputs as inputs_lib
 from gliclass_keras.preprocessing.tokenizer import GLiClassTokenizer
+from gliclass_keras.utils.deferred_initialization import deferred_random_initialization
 from gliclass_keras.utils.files import load_json
 from gliclass_keras.utils.files import read_file
 
@@ -55,8 +56,10 @@ class HFEncoder:
 
     def backbone(self):
         """A keras-hub backbone with this encoder's weights."""
-        backbone = backbone_from_hf_config(self.config, vocabulary_size=self.vocabulary_size)
-        load_hf_backbone_weights(backbone, self.tensors, self.prefix)
+        # the checkpoint overwrites the random weights the build would draw
+        with deferred_random_initialization():
+            backbone = backbone_from_hf_config(self.config, vocabulary_size=self.vocabulary_size)
+            load_hf_backbone_weights(backbone, self.tensors, self.prefix)
         return backbone
 
     def pad_token_id(self):

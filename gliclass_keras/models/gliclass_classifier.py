@@ -40,6 +40,7 @@ from gliclass_keras.rl.rewards import standardize_reward_components
 from gliclass_keras.rl.rl_config import RLConfig
 from gliclass_keras.rl.rl_trainer import RLTrainer
 from gliclass_keras.training_config import TrainingConfig
+from gliclass_keras.utils.deferred_initialization import deferred_random_initialization
 from gliclass_keras.utils.memory import release_freed_memory
 from gliclass_keras.utils import shapes
 
@@ -434,11 +435,13 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         from the checkpoint; every weight is then copied as its
         `checkpoint_layout` says, or loading fails naming the weight.
         """
-        backbones = cls._checkpoint_backbones(checkpoint)
         preprocessor_kwargs.setdefault("max_length", 1024)
         preprocessor = cls._checkpoint_preprocessor(checkpoint, **preprocessor_kwargs)
-        model = cls(**backbones, config=checkpoint.config, preprocessor=preprocessor)
-        return checkpoint_lib.port_weights(model, checkpoint, cls.checkpoint_layout)
+        # the checkpoint overwrites the random weights the build would draw
+        with deferred_random_initialization():
+            backbones = cls._checkpoint_backbones(checkpoint)
+            model = cls(**backbones, config=checkpoint.config, preprocessor=preprocessor)
+            return checkpoint_lib.port_weights(model, checkpoint, cls.checkpoint_layout)
 
     @classmethod
     def _checkpoint_backbones(cls, checkpoint):

@@ -13,6 +13,7 @@ import zipfile
 import numpy as np
 
 from gliclass_keras import presets
+from gliclass_keras.utils.deferred_initialization import deferred_random_initialization
 from gliclass_keras.utils.files import CorruptFileError
 from gliclass_keras.utils.files import load_json
 from gliclass_keras.utils.files import read_file
@@ -143,7 +144,9 @@ def load_preset(preset, cls, **kwargs):
                 f"Cannot read {preset!r} ({os.path.getsize(preset)} bytes) as a Keras model "
                 "archive: it is not a zip file (truncated or corrupt?)."
             )
-        return keras.saving.load_model(preset)
+        # the file overwrites every weight: no random draws while building
+        with deferred_random_initialization():
+            return keras.saving.load_model(preset)
     if _HF_ID.match(preset) and not os.path.exists(preset):
         return cls.from_pretrained(download(preset), **kwargs)
     raise ValueError(

@@ -28,6 +28,11 @@ _LOCK = threading.Lock()
 
 
 def _zeros(shape, dtype=None):
+    """The placeholder: a backend array where that is cheapest (JAX would compile `zeros`)."""
+    import keras
+
+    if keras.config.backend() == "torch":
+        return keras.ops.zeros(shape, dtype=dtype)  # no NumPy copy on the way in
     return np.zeros(shape, dtype=dtype)
 
 

@@ -493,3 +493,64 @@ def test_deberta_reads_only_the_relative_rows_it_needs(monkeypatch, whole_table)
             hf = reference.model(input_ids=ids, output_hidden_states=True).hidden_states
         states = encoder(reference.ids[:1, :length], np.ones((1, length), "int32"))
         assert _max_diff(states, [h.numpy() for h in hf]) < ATOL, length
+
+
+def test_fused_inference_projections_equal_the_layers_own_calls(monkeypatch):
+    # On torch, BERT inference runs attention projections and feed-forward
+    # layers as fused products (`fused_projections`); they must give the
+    # values of keras-hub's layers, and LoRA adapters must be kept.
+    from gliclass_keras.backbones import bert
+    from gliclass_keras.backbones import fused_projections
+
+    backbone = _tiny_bert()
+    for variable in backbone.weights:
+        if len(variable.shape) >= 1:
+            variable.assign(np.random.default_rng(len(variable.path)).normal(0, 0.2, variable.shape))
+    ids = np.arange(1, 13, dtype="int32").reshape(2, 6)
+    mask = np.array([[1] * 6, [1] * 4 + [0] * 2], dtype="int32")
+
+    def last_state():
+        states = bert.bert_hidden_states(backbone, ids, mask, training=False)
+        return keras.ops.convert_to_numpy(states[-1])
+
+    layer = backbone.transformer_layers[0]
+    attention = layer._self_attention_layer
+    sublayers = (
+        attention._query_dense, attention._key_dense, attention._value_dense,
+        attention._output_dense, layer._feedforward_intermediate_dense,
+        layer._feedforward_output_dense,
+    )
+    assert fused_projections.fusable(*sublayers) == (keras.config.backend() == "torch")
+    fused = last_state()
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_projections, "fusable", lambda *layers: False)
+        unfused = last_state()
+    np.testing.assert_allclose(fused, unfused, atol=1e-5)
+    assert np.abs(fused).max() > 0.1
+    # LoRA: the adapted kernel is what both paths use
+    attention._value_dense.enable_lora(2)
+    attention._value_dense.lora_kernel_b.assign(np.full(attention._value_dense.lora_kernel_b.shape, 1.0))
+    adapted = last_state()
+    assert np.abs(adapted - fused).max() > 1e-3
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_projections, "fusable", lambda *layers: False)
+        np.testing.assert_allclose(last_state(), adapted, atol=1e-5)
+
+
+def test_fused_projections_leave_quantized_and_mixed_precision_layers_alone():
+    from gliclass_keras.backbones import fused_projections
+
+    dense = keras.layers.Dense(4)
+    dense.build((None, 3))
+    assert fused_projections.fusable(dense) == (keras.config.backend() == "torch")
+    mixed = keras.layers.Dense(4, dtype="mixed_bfloat16")
+    mixed.build((None, 3))
+    no_bias = keras.layers.Dense(4, use_bias=False)
+    no_bias.build((None, 3))
+    quantized = keras.layers.Dense(4)
+    quantized.build((None, 3))
+    quantized.quantize("int8")
+    einsum = keras.layers.EinsumDense("ab,bc->ac", output_shape=4, bias_axes="c")
+    einsum.build((None, 3))
+    for layer in (mixed, no_bias, quantized, einsum):
+        assert not fused_projections.fusable(layer), layer

@@ -4,6 +4,7 @@ import keras_hub
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.backbones import fused_projections
 from gliclass_keras.backbones.hidden_states import input_embeddings
 from gliclass_keras.backbones.hidden_states import transformer_hidden_states
 from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
@@ -147,14 +148,21 @@ def _inference_layer(layer, x, key_mask):
     if layer.normalize_first:
         return layer(x, padding_mask=key_mask[:, 0, 0], training=False)
     attention = layer._self_attention_layer
+    projections = (attention._query_dense, attention._key_dense, attention._value_dense)
+    if fused_projections.fusable(*projections, attention._output_dense):
+        query, key, value = fused_projections.fused_projections(x, projections)
+    else:
+        query, key, value = (dense(x) for dense in projections)
     context = ops.dot_product_attention(
-        attention._query_dense(x),
-        attention._key_dense(x),
-        attention._value_dense(x),
-        mask=key_mask,
-        scale=attention._inverse_sqrt_key_dim,
+        query, key, value, mask=key_mask, scale=attention._inverse_sqrt_key_dim
     )
-    x = layer._self_attention_layer_norm(attention._output_dense(context) + x)
+    if fused_projections.fusable(attention._output_dense):
+        output = fused_projections.merged_heads_projection(context, attention._output_dense)
+    else:
+        output = attention._output_dense(context)
+    x = layer._self_attention_layer_norm(output + x)
     residual = x
-    x = layer._feedforward_output_dense(layer._feedforward_intermediate_dense(x))
+    feedforward = (layer._feedforward_intermediate_dense, layer._feedforward_output_dense)
+    for dense in feedforward:
+        x = fused_projections.dense(x, dense) if fused_projections.fusable(dense) else dense(x)
     return layer._feedforward_layer_norm(x + residual)

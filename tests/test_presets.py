@@ -188,6 +188,24 @@ def test_cli_keeps_jax_programs_in_a_compilation_cache(tmp_path):
     assert sorted(os.listdir(cache_dir)) == entries
 
 
+def test_the_command_exits_with_mains_status_once_its_output_is_out():
+    # `gliclass-keras` (cli.run) ends the process right after flushing: what
+    # it printed must all be there, and its status must be main()'s.
+    failed = subprocess.run(
+        [sys.executable, "-m", "gliclass_keras.cli", "classify", "--labels", "a,b"],
+        input="", capture_output=True, text=True, timeout=300,
+    )
+    assert failed.returncode == 2
+    assert "no texts given" in failed.stderr
+    texts = [f"text number {i}" for i in range(20)]
+    done = subprocess.run(
+        [sys.executable, "-m", "gliclass_keras.cli", "classify", "--labels", "sport,travel"],
+        input="\n".join(texts), capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [json.loads(line)["text"] for line in done.stdout.splitlines()] == texts
+
+
 def test_enable_compilation_cache_checks_its_directory():
     with pytest.raises(TypeError, match="directory"):
         gliclass_keras.enable_compilation_cache(3)

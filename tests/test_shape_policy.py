@@ -83,3 +83,35 @@ def test_batches_are_bucketed_only_where_shapes_are_compiled(name, monkeypatch):
     again, again_logits = _lengths_and_logits(model, monkeypatch)
     assert again == lengths
     np.testing.assert_allclose(again_logits, logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["uni_deberta_default", "bi_bert_bert"])
+def test_run_eagerly_reaches_every_predict_function_and_scores_the_same(name):
+    if keras.backend.backend() == "jax":
+        pytest.skip("JAX runs eagerly op by op (one compile per op): covered on torch and tensorflow")
+    model = GLiClassClassifier.from_pretrained(REFERENCE_MODELS / name)
+    traced = np.stack(model.predict_logits(TEXTS, LABELS))
+    towers = list(model._vector_models().values()) if hasattr(model, "_vector_models") else []
+    model.run_eagerly = True
+    eager = np.stack(model.predict_logits(TEXTS, LABELS))
+    np.testing.assert_allclose(eager, traced, atol=1e-5)
+    functions = [model.predict_function] + [tower.predict_function for tower in towers]
+    for tower in towers:  # the bi-encoder's towers follow the whole model
+        assert tower.run_eagerly
+    if keras.backend.backend() == "tensorflow":
+        # no tf.function is left: nothing was traced for the eager run
+        assert not any(hasattr(f, "experimental_get_tracing_count") for f in functions if f is not None)
+    model.run_eagerly = False
+    np.testing.assert_allclose(np.stack(model.predict_logits(TEXTS, LABELS)), traced, atol=1e-6)
+    for tower in towers:
+        assert not tower.run_eagerly
+
+
+def test_the_command_line_runs_one_batch_jobs_eagerly_on_tensorflow_only():
+    from gliclass_keras.cli import run_one_batch_eagerly
+
+    model = GLiClassClassifier.from_pretrained(REFERENCE_MODELS / "bi_bert_bert")
+    run_one_batch_eagerly(model, num_texts=9, batch_size=8)
+    assert not model.run_eagerly
+    run_one_batch_eagerly(model, num_texts=8, batch_size=8)
+    assert model.run_eagerly == (keras.backend.backend() == "tensorflow")

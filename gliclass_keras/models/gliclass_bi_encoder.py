@@ -158,6 +158,7 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
         models = self.__dict__.get("_vector_models_cache")
         jit_compile = bool(self.jit_compile)
         if models is not None and models["text"].jit_compile == jit_compile:
+            _follow_run_eagerly(models, bool(self.run_eagerly))
             return models
         tensors = self._vector_tensors
         inputs = tensors["inputs"]
@@ -188,6 +189,7 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
         for model in models.values():
             # as the whole model: XLA (and bucketed batches) or not
             model.jit_compile = jit_compile
+        _follow_run_eagerly(models, bool(self.run_eagerly))
         object.__setattr__(self, "_vector_models_cache", models)
         return models
 
@@ -209,3 +211,11 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     def _label_chunk(self):
         # This module's name, so tests can shrink it (`monkeypatch.setattr`).
         return LABEL_CHUNK
+
+
+def _follow_run_eagerly(models, run_eagerly):
+    """Give the sub-models the whole model's `run_eagerly` (remaking their predict functions)."""
+    for model in models.values():
+        if bool(model.run_eagerly) != run_eagerly:
+            model.run_eagerly = run_eagerly
+            model.predict_function = None

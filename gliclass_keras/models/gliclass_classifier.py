@@ -595,6 +595,24 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
             self.test_function = None
             self.train_function = None
 
+    @property
+    def run_eagerly(self):
+        """Whether predict, evaluate and train steps run eagerly (as Keras' `Model.run_eagerly`).
+
+        Setting it makes those functions again on next use (Keras keeps
+        a traced or compiled function otherwise).
+        """
+        return keras.Model.run_eagerly.fget(self)
+
+    @run_eagerly.setter
+    def run_eagerly(self, value):
+        previous = getattr(self, "_run_eagerly", None)
+        keras.Model.run_eagerly.fset(self, value)
+        if previous is not None and previous != self._run_eagerly:
+            self.predict_function = None
+            self.test_function = None
+            self.train_function = None
+
     def _run_batch(self, arrays):
         return shapes.predict_on_batch(self, arrays)
 

@@ -591,9 +591,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         if previous is not None and previous != self._jit_compile:
             # functions made for the other setting (and the batch shapes
             # that went with them) are made again on next use
-            self.predict_function = None
-            self.test_function = None
-            self.train_function = None
+            self._forget_step_functions()
 
     @property
     def run_eagerly(self):
@@ -609,9 +607,13 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         previous = getattr(self, "_run_eagerly", None)
         keras.Model.run_eagerly.fset(self, value)
         if previous is not None and previous != self._run_eagerly:
-            self.predict_function = None
-            self.test_function = None
-            self.train_function = None
+            self._forget_step_functions()
+
+    def _forget_step_functions(self):
+        """Drop the predict, test and train functions Keras made; they are made again on next use."""
+        self.predict_function = None
+        self.test_function = None
+        self.train_function = None
 
     def _run_batch(self, arrays):
         return shapes.predict_on_batch(self, arrays)

@@ -495,14 +495,23 @@ def test_deberta_reads_only_the_relative_rows_it_needs(monkeypatch, whole_table)
         assert _max_diff(states, [h.numpy() for h in hf]) < ATOL, length
 
 
-def test_fused_inference_projections_equal_the_layers_own_calls(monkeypatch):
-    # On torch, BERT inference runs attention projections and feed-forward
-    # layers as fused products (`fused_projections`); they must give the
-    # values of keras-hub's layers, and LoRA adapters must be kept.
+@pytest.mark.parametrize("kind", ["bert", "deberta"])
+def test_fused_inference_projections_equal_the_layers_own_calls(kind, monkeypatch):
+    # On torch, BERT and DeBERTa-v3 inference run attention projections and
+    # feed-forward layers as fused products (`fused_projections`); they must
+    # give the values of the layers' own calls, and LoRA adapters must be kept.
     from gliclass_keras.backbones import bert
+    from gliclass_keras.backbones import deberta_v3
     from gliclass_keras.backbones import fused_projections
 
-    backbone = _tiny_bert()
+    if kind == "bert":
+        backbone, hidden_states = _tiny_bert(), bert.bert_hidden_states
+    else:
+        backbone = keras_hub.models.DebertaV3Backbone(
+            vocabulary_size=VOCAB["deberta"], num_layers=2, num_heads=2, hidden_dim=HIDDEN,
+            intermediate_dim=2 * HIDDEN, max_sequence_length=16, bucket_size=8,
+        )
+        hidden_states = deberta_v3.deberta_v3_hidden_states
     for variable in backbone.weights:
         if len(variable.shape) >= 1:
             variable.assign(np.random.default_rng(len(variable.path)).normal(0, 0.2, variable.shape))
@@ -510,8 +519,8 @@ def test_fused_inference_projections_equal_the_layers_own_calls(monkeypatch):
     mask = np.array([[1] * 6, [1] * 4 + [0] * 2], dtype="int32")
 
     def last_state():
-        states = bert.bert_hidden_states(backbone, ids, mask, training=False)
-        return keras.ops.convert_to_numpy(states[-1])
+        states = hidden_states(backbone, ids, mask, training=False)
+        return keras.ops.convert_to_numpy(states[-1])[mask.astype(bool)]
 
     layer = backbone.transformer_layers[0]
     attention = layer._self_attention_layer

@@ -6,6 +6,7 @@ by layer (`deberta_v3_hidden_states`) for `BackboneEncoder`.
 
 from keras import ops
 
+from gliclass_keras.backbones import fused_projections
 from gliclass_keras.backbones.hidden_states import input_embeddings
 from gliclass_keras.utils.dynamic_shapes import sequence_positions
 
@@ -93,9 +94,18 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
     attention = layer._self_attention_layer
     pos_key, pos_query = positions
     _, c2p_index, p2c_index = reads
-    query = attention._query_dense(x)  # (B, L, H, d)
-    key = attention._key_dense(x)
-    value = attention._value_dense(x)
+    projections = (attention._query_dense, attention._key_dense, attention._value_dense)
+    sublayers = projections + (
+        attention._output_dense,
+        layer._feedforward_intermediate_dense,
+        layer._feedforward_output_dense,
+    )
+    # inference on torch: each projection one product with its bias fused
+    fused = not training and fused_projections.fusable(*sublayers)
+    if fused:
+        query, key, value = fused_projections.fused_projections(x, projections)  # (B, L, H, d)
+    else:
+        query, key, value = (dense(x) for dense in projections)
     scores = ops.einsum("bjhd,bihd->bhij", key, query)
     c2p = ops.einsum("prhd,bihd->bhpir", pos_key, query)
     p2c = ops.einsum("prhd,bjhd->bhpjr", pos_query, key)
@@ -108,11 +118,12 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
     probs = attention._attn_dropout_layer(probs, training=training)
     context = ops.einsum("bhij,bjhd->bihd", probs, value)
     context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], attention.hidden_dim))
+    run = fused_projections.dense if fused else (lambda inputs, dense: dense(inputs))
     x = layer._self_attention_layer_norm(
-        layer._self_attention_dropout(attention._output_dense(context), training=training) + x
+        layer._self_attention_dropout(run(context, attention._output_dense), training=training) + x
     )
     residual = x
-    x = layer._feedforward_output_dense(layer._feedforward_intermediate_dense(x))
+    x = run(run(x, layer._feedforward_intermediate_dense), layer._feedforward_output_dense)
     x = layer._feedforward_dropout(x, training=training)
     return layer._feedforward_layer_norm(x + residual)
 

@@ -1,5 +1,8 @@
 """Attention projections and dense layers as fused matrix products, for inference on torch.
 
+Used by the BERT and DeBERTa-v3 inference paths (`backbones/bert.py`,
+`backbones/deberta_v3.py`).
+
 Keras' `EinsumDense` runs a BERT attention projection as `torch.einsum`
 (a batched product) followed by a separate bias addition, three times for
 query, key and value. On long sequences (a uni-encoder reading 100 labels:
@@ -22,9 +25,11 @@ is kept: `EinsumDense.kernel` includes the adapters.
 import keras
 from keras import ops
 
-# keras-hub's MultiHeadAttention projections: (B, L, C) -> (B, L, H, D), and back.
+# keras-hub's MultiHeadAttention projections: (B, L, C) -> (B, L, H, D), and back;
+# DeBERTa-v3's output projection is a plain (B, L, C) -> (B, L, C') one.
 _SPLIT_HEADS = "abc,cde->abde"
 _MERGE_HEADS = "abcd,cde->abe"
+_DENSE = "abc,cd->abd"
 
 
 def fusable(*layers):
@@ -33,7 +38,7 @@ def fusable(*layers):
         return False
     for layer in layers:
         if isinstance(layer, keras.layers.EinsumDense):
-            if layer.equation not in (_SPLIT_HEADS, _MERGE_HEADS) or layer.activation is not keras.activations.linear:
+            if layer.equation not in (_SPLIT_HEADS, _MERGE_HEADS, _DENSE) or layer.activation is not keras.activations.linear:
                 return False
         elif not isinstance(layer, keras.layers.Dense):
             return False
@@ -47,7 +52,7 @@ def fusable(*layers):
 
 
 def dense(x, layer):
-    """`layer(x)` for a `keras.layers.Dense`, with the bias fused into the product."""
+    """`layer(x)` for a `keras.layers.Dense` (or a `"abc,cd->abd"` `EinsumDense`), with the bias fused."""
     import torch
 
     kernel, bias = ops.convert_to_tensor(layer.kernel), ops.convert_to_tensor(layer.bias)

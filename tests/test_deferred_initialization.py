@@ -73,3 +73,17 @@ def test_keras_variable_is_restored_even_after_an_error():
     assert keras.Variable.assign is assign
     # what was built before the error got its real values
     assert np.abs(keras.ops.convert_to_numpy(model.get_layer("first").kernel)).sum() > 0
+
+
+def test_a_nested_context_leaves_the_work_to_the_outer_one():
+    expected = values(*build())
+    with deferred_random_initialization():
+        with deferred_random_initialization():
+            model, embedding = build()
+        # still deferred after the inner context: the outer one finishes
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("second").kernel), 0.0)
+        model.get_layer("first").kernel.assign(np.ones((4, 5), "float32"))
+    got = values(model, embedding)
+    np.testing.assert_array_equal(got[0], 1.0)
+    for index in range(1, len(expected)):
+        np.testing.assert_array_equal(got[index], expected[index])

@@ -15,7 +15,9 @@ without the context (a Keras random initializer draws from its own seed).
 
 Nothing is deferred when a `keras.distribution` is set (the variables'
 layouts decide how they are initialized), for dtypes other than float16/32/64,
-or on threads other than the one that entered the context.
+or on threads other than the one that entered the context. A context
+entered inside another one does nothing itself: the outer one defers and
+finishes.
 """
 
 import contextlib
@@ -25,6 +27,7 @@ import numpy as np
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 _LOCK = threading.Lock()
+_ACTIVE = threading.local()
 
 
 def _zeros(shape, dtype=None):
@@ -52,8 +55,8 @@ def deferred_random_initialization():
     import keras
     from keras.src.initializers.random_initializers import RandomInitializer
 
-    if keras.distribution.distribution() is not None:
-        yield
+    if keras.distribution.distribution() is not None or getattr(_ACTIVE, "on", False):
+        yield  # (nested: the outer context defers and finishes)
         return
     variable_cls = keras.Variable
     owner = threading.get_ident()
@@ -81,9 +84,11 @@ def deferred_random_initialization():
     with _LOCK:
         variable_cls._initialize_with_initializer = initialize
         variable_cls.assign = assign
+        _ACTIVE.on = True
         try:
             yield
         finally:
+            _ACTIVE.on = False
             for name in ("_initialize_with_initializer", "assign"):
                 if name in own:
                     setattr(variable_cls, name, own[name])

@@ -149,20 +149,22 @@ def _inference_layer(layer, x, key_mask):
         return layer(x, padding_mask=key_mask[:, 0, 0], training=False)
     attention = layer._self_attention_layer
     projections = (attention._query_dense, attention._key_dense, attention._value_dense)
-    if fused_projections.fusable(*projections, attention._output_dense):
+    feedforward = (layer._feedforward_intermediate_dense, layer._feedforward_output_dense)
+    # on torch: each projection one product with its bias fused
+    fused = fused_projections.fusable(*projections, attention._output_dense, *feedforward)
+    if fused:
         query, key, value = fused_projections.fused_projections(x, projections)
     else:
         query, key, value = (dense(x) for dense in projections)
     context = ops.dot_product_attention(
         query, key, value, mask=key_mask, scale=attention._inverse_sqrt_key_dim
     )
-    if fused_projections.fusable(attention._output_dense):
+    if fused:
         output = fused_projections.merged_heads_projection(context, attention._output_dense)
     else:
         output = attention._output_dense(context)
     x = layer._self_attention_layer_norm(output + x)
     residual = x
-    feedforward = (layer._feedforward_intermediate_dense, layer._feedforward_output_dense)
     for dense in feedforward:
-        x = fused_projections.dense(x, dense) if fused_projections.fusable(dense) else dense(x)
+        x = fused_projections.dense_or_call(x, dense, fused)
     return layer._feedforward_layer_norm(x + residual)

@@ -118,12 +118,13 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
     probs = attention._attn_dropout_layer(probs, training=training)
     context = ops.einsum("bhij,bjhd->bihd", probs, value)
     context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], attention.hidden_dim))
-    run = fused_projections.dense if fused else (lambda inputs, dense: dense(inputs))
+    run = fused_projections.dense_or_call
     x = layer._self_attention_layer_norm(
-        layer._self_attention_dropout(run(context, attention._output_dense), training=training) + x
+        layer._self_attention_dropout(run(context, attention._output_dense, fused), training=training)
+        + x
     )
     residual = x
-    x = run(run(x, layer._feedforward_intermediate_dense), layer._feedforward_output_dense)
+    x = run(run(x, layer._feedforward_intermediate_dense, fused), layer._feedforward_output_dense, fused)
     x = layer._feedforward_dropout(x, training=training)
     return layer._feedforward_layer_norm(x + residual)
 

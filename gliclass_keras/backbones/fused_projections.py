@@ -33,7 +33,7 @@ _DENSE = "abc,cd->abd"
 
 
 def fusable(*layers):
-    """Whether `layers` (attention `EinsumDense`s) can run as fused products here."""
+    """Whether `layers` (attention `EinsumDense`s and `Dense`s) can all run as fused products here."""
     if keras.config.backend() != "torch":
         return False
     for layer in layers:
@@ -57,6 +57,11 @@ def dense(x, layer):
 
     kernel, bias = ops.convert_to_tensor(layer.kernel), ops.convert_to_tensor(layer.bias)
     return layer.activation(torch.nn.functional.linear(x, kernel.T, bias))
+
+
+def dense_or_call(x, layer, fused):
+    """`dense(x, layer)` when `fused` (the caller checked `fusable`), else the layer's own call."""
+    return dense(x, layer) if fused else layer(x)
 
 
 def fused_projections(x, layers):

@@ -136,7 +136,7 @@ def deferred_keras_modules(keras_module):
         name = f"{keras_module.__name__}.{relative}"
         if name in sys.modules:
             continue
-        parent, _, leaf = relative.rpartition(".")
+        parent = relative.rpartition(".")[0]
         search = [os.path.join(entry, *parent.split(".")) if parent else entry for entry in root]
         spec = importlib.machinery.PathFinder.find_spec(name, search)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):

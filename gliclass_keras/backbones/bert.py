@@ -4,6 +4,7 @@ import keras_hub
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.backbones import attention_products
 from gliclass_keras.backbones import fused_projections
 from gliclass_keras.backbones.hidden_states import input_embeddings
 from gliclass_keras.backbones.hidden_states import transformer_hidden_states
@@ -156,8 +157,8 @@ def _inference_layer(layer, x, key_mask):
         query, key, value = fused_projections.fused_projections(x, projections)
     else:
         query, key, value = (dense(x) for dense in projections)
-    context = ops.dot_product_attention(
-        query, key, value, mask=key_mask, scale=attention._inverse_sqrt_key_dim
+    context = attention_products.masked_attention(
+        query, key, value, key_mask, attention._inverse_sqrt_key_dim
     )
     if fused:
         output = fused_projections.merged_heads_projection(context, attention._output_dense)

@@ -6,6 +6,7 @@ by layer (`deberta_v3_hidden_states`) for `BackboneEncoder`.
 
 from keras import ops
 
+from gliclass_keras.backbones import attention_products
 from gliclass_keras.backbones import fused_projections
 from gliclass_keras.backbones.hidden_states import input_embeddings
 from gliclass_keras.utils.dynamic_shapes import sequence_positions
@@ -33,10 +34,11 @@ def _relative_reads(attention, token_ids):
     Returns `(rows, c2p, p2c)`. `rows` `(P, R)` indexes the `2 * bucket_size`
     table (None: the whole table, `P = 1`), giving `P` blocks of `R` rows.
     `c2p` and `p2c` `(L, L)` give, for each query `i` and key `j`, the
-    position in the flattened `(P, L, R)` scores of `_deberta_v3_layer`
+    position in the flattened `(L, P, R)` scores of `_deberta_v3_layer`
     (block, token, row) of its content->position and position->content
-    score; `p2c` is already transposed to `[i, j]`. One plain gather per
-    score, whose indices are computed once for all layers.
+    score, token outermost (`attention_products.position_scores`); `p2c` is
+    already transposed to `[i, j]`. One plain gather per score, whose
+    indices are computed once for all layers.
 
     A sequence of length `L` only reads the buckets of distances
     `-(L - 1) .. L - 1`, and a bucket is never further from 0 than its
@@ -69,15 +71,14 @@ def _relative_reads(attention, token_ids):
         # Block 0 holds distance d >= 0 at row d, block 1 distance d < 0 at d + L - 1.
         behind_block = ops.cast(distance < 0, bucket.dtype)
         row = distance + behind_block * last
-        return (behind_block * size + ids) * size + row
+        return (ids * 2 + behind_block) * size + row
 
     return rows, flat(bucket), ops.transpose(flat(-bucket))
 
 
 def _take_relative(scores, index):
-    """`(B, H, P, L, R)` scores -> `(B, H, L, L)` at flat `(P, L, R)` positions `index`."""
-    shape = ops.shape(scores)
-    return ops.take(ops.reshape(scores, (shape[0], shape[1], -1)), index, axis=2)
+    """`(B, H, L * P * R)` scores -> `(B, H, L, L)` at flat `(L, P, R)` positions `index`."""
+    return ops.take(scores, index, axis=2)
 
 
 def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
@@ -106,9 +107,9 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
         query, key, value = fused_projections.fused_projections(x, projections)  # (B, L, H, d)
     else:
         query, key, value = (dense(x) for dense in projections)
-    scores = ops.einsum("bjhd,bihd->bhij", key, query)
-    c2p = ops.einsum("prhd,bihd->bhpir", pos_key, query)
-    p2c = ops.einsum("prhd,bjhd->bhpjr", pos_query, key)
+    scores = attention_products.attention_scores(query, key)
+    c2p = attention_products.position_scores(query, pos_key)
+    p2c = attention_products.position_scores(key, pos_query)
     scores = scores + _take_relative(c2p, c2p_index) + _take_relative(p2c, p2c_index)
     scores = scores * attention.scale_factor
     # The softmax in float32, as keras-hub's attention does (its Softmax layer
@@ -116,7 +117,7 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
     scores = ops.where(key_mask, ops.cast(scores, "float32"), -1e9)
     probs = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
     probs = attention._attn_dropout_layer(probs, training=training)
-    context = ops.einsum("bhij,bjhd->bihd", probs, value)
+    context = attention_products.attention_context(probs, value)
     context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], attention.hidden_dim))
     run = fused_projections.dense_or_call
     x = layer._self_attention_layer_norm(

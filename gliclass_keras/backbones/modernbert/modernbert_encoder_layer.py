@@ -5,6 +5,7 @@ import keras_hub
 from keras import ops
 
 from gliclass_keras.api_export import register
+from gliclass_keras.backbones import attention_products
 from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
 from gliclass_keras.utils.activations import get_backbone_activation
 from gliclass_keras.utils.validation import check_choice
@@ -219,14 +220,14 @@ class ModernBertEncoderLayer(keras.layers.Layer):
         positions = sequence_positions(x)
         query = self._rotary_embedding(query, positions=positions)
         key = self._rotary_embedding(key, positions=positions)
-        scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
+        scores = attention_products.attention_scores(query, key)
         scores = ops.cast(scores, "float32") * (self.head_dim**-0.5)
         mask = self._attention_mask(padding_mask, positions)
         if mask is not None:
             scores = ops.where(mask, scores, _MASKED_SCORE)
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self._attention_dropout(probs, training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
+        context = attention_products.attention_context(probs, value)
         context = ops.reshape(context, (batch_size, length, self.hidden_dim))
         attention_output = self._attention_output_dropout(
             self._attention_output_dense(context), training=training

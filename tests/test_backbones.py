@@ -563,3 +563,73 @@ def test_fused_projections_leave_quantized_and_mixed_precision_layers_alone():
     einsum.build((None, 3))
     for layer in (mixed, no_bias, quantized, einsum):
         assert not fused_projections.fusable(layer), layer
+
+
+def test_attention_products_equal_the_einsums_they_replace():
+    # Heads-first batched products (`attention_products`) must give the
+    # einsums' values on every backend.
+    from gliclass_keras.backbones import attention_products
+
+    rng = np.random.default_rng(0)
+    query, key, value = (rng.normal(size=(3, 7, 4, 5)).astype("float32") for _ in range(3))
+    table = rng.normal(size=(2, 6, 4, 5)).astype("float32")  # (blocks, rows, heads, head_dim)
+    probs = rng.random(size=(3, 4, 7, 7)).astype("float32")
+    as_numpy = keras.ops.convert_to_numpy
+    np.testing.assert_allclose(
+        as_numpy(attention_products.attention_scores(query, key)),
+        np.einsum("bqhd,bkhd->bhqk", query, key), atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        as_numpy(attention_products.attention_context(probs, value)),
+        np.einsum("bhqk,bkhd->bqhd", probs, value), atol=1e-5,
+    )
+    # token outermost, then block, then row
+    expected = np.einsum("bihd,prhd->bhipr", query, table).reshape(3, 4, 7 * 2 * 6)
+    np.testing.assert_allclose(as_numpy(attention_products.position_scores(query, table)), expected, atol=1e-5)
+
+
+def _numpy_attention(query, key, value, keep, scale):
+    scores = np.einsum("bqhd,bkhd->bhqk", query, key) * scale
+    scores = np.where(keep[:, None, None, :], scores, -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return np.einsum("bhqk,bkhd->bqhd", probs, value)
+
+
+def test_masked_attention_matches_softmax_attention_in_chunks_of_texts_or_whole(monkeypatch):
+    # BERT's inference attention: the plain formula on every backend; on JAX
+    # on a CPU, long sequences go a few texts at a time (`cpu_attention_chunk`),
+    # which must not change the values.
+    from gliclass_keras.backbones import attention_products
+
+    rng = np.random.default_rng(1)
+    query, key, value = (rng.normal(size=(6, 9, 3, 4)).astype("float32") for _ in range(3))
+    keep = np.ones((6, 9), bool)
+    keep[1, 5:] = False
+    keep[4, 2:] = False
+    expected = _numpy_attention(query, key, value, keep, 0.5)
+    key_mask = keep[:, None, None, :]
+    for budget in (10**9, 3 * 9 * 9 * 4 * 2, 1):  # whole, 2 texts at a time, 1 at a time
+        monkeypatch.setattr(attention_products, "CPU_SCORES_BUDGET", budget)
+        out = attention_products.masked_attention(query, key, value, key_mask, 0.5)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(out), expected, atol=1e-5)
+
+
+def test_attention_is_chunked_only_for_long_sequences_on_a_jax_cpu():
+    import jax
+
+    from gliclass_keras.backbones.attention_products import cpu_attention_chunk
+
+    assert jax.default_backend() == "cpu"  # these tests run on CPUs
+    # 12 heads: 3 MiB of scores per text at 256 tokens, 8 MiB budget
+    assert cpu_attention_chunk(8, 256, 12) == 2
+    assert cpu_attention_chunk(8, 320, 12) == 1
+    assert cpu_attention_chunk(6, 192, 12) == 3  # the largest divisor of the batch that fits
+    assert cpu_attention_chunk(8, 64, 12) is None  # small: the whole batch at once
+    assert cpu_attention_chunk(None, 512, 12) is None  # symbolic (export): never
+    assert cpu_attention_chunk(8, None, 12) is None
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()[:1]))
+    try:
+        assert cpu_attention_chunk(8, 256, 12) is None  # a sharded batch stays whole
+    finally:
+        keras.distribution.set_distribution(None)

@@ -487,12 +487,17 @@ def test_deberta_reads_only_the_relative_rows_it_needs(monkeypatch, whole_table)
     reference = _Reference("deberta", seed=1)
     backbone, _ = reference.backbone()
     encoder = BackboneEncoder(backbone)
-    for length in (9, 17, 31, 32, 33, 72):
+    reads = []
+    original = deberta_v3._relative_reads
+    monkeypatch.setattr(deberta_v3, "_relative_reads", lambda *a, **k: reads.append(original(*a, **k)) or reads[-1])
+    # 1 to 17 tokens: every distance its own bucket, read by relative shifts (no gather)
+    for length in (1, 2, 9, 17, 18, 31, 32, 33, 72):
         ids = torch.tensor(reference.ids[:1, :length], dtype=torch.long)
         with torch.no_grad():
             hf = reference.model(input_ids=ids, output_hidden_states=True).hidden_states
         states = encoder(reference.ids[:1, :length], np.ones((1, length), "int32"))
         assert _max_diff(states, [h.numpy() for h in hf]) < ATOL, length
+        assert (reads[-1][1] is None) == (length <= 17), length
 
 
 @pytest.mark.parametrize("kind", ["bert", "deberta"])
@@ -633,3 +638,40 @@ def test_attention_is_chunked_only_for_long_sequences_on_a_jax_cpu():
         assert cpu_attention_chunk(8, 256, 12) is None  # a sharded batch stays whole
     finally:
         keras.distribution.set_distribution(None)
+
+
+def test_deberta_relative_shifts_train_as_the_gathers_do(monkeypatch):
+    # Short sequences read DeBERTa-v3's relative scores by shifts instead of
+    # gathers (`deberta_v3._relative_shift`): one SGD step must move every
+    # weight as the gathers' gradients do.
+    from gliclass_keras.backbones import deberta_v3
+
+    def one_step(shift):
+        keras.utils.set_random_seed(3)
+        backbone = keras_hub.models.DebertaV3Backbone(
+            vocabulary_size=VOCAB["deberta"], num_layers=2, num_heads=2, hidden_dim=HIDDEN,
+            intermediate_dim=2 * HIDDEN, max_sequence_length=16, bucket_size=16, dropout=0.0,
+        )
+        encoder = BackboneEncoder(backbone)
+        token_ids = keras.Input((7,), dtype="int32")
+        mask = keras.Input((7,), dtype="int32")
+        pooled = keras.ops.mean(encoder(token_ids, mask)[-1], axis=1)
+        model = keras.Model([token_ids, mask], keras.layers.Dense(1, name="out")(pooled))
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        before = [np.array(w) for w in model.get_weights()]
+        with monkeypatch.context() as patch:
+            if not shift:
+                patch.setattr(deberta_v3, "_exact_buckets", lambda length, span: False)
+            ids = np.array([[3, 4, 5, 6, 7, 8, 9], [9, 8, 7, 6, 5, 4, 3]], "int32")
+            model.train_on_batch([ids, np.array([[1] * 7, [1] * 5 + [0] * 2], "int32")], np.array([[1.0], [-1.0]]))
+        return before, [np.array(w) for w in model.get_weights()]
+
+    before, shifted = one_step(shift=True)
+    before_gather, gathered = one_step(shift=False)
+    for b, bg in zip(before, before_gather):
+        np.testing.assert_array_equal(b, bg)
+    moved = 0
+    for b, s, g in zip(before, shifted, gathered):
+        np.testing.assert_allclose(s, g, atol=1e-5)
+        moved += np.abs(s - b).max() > 1e-4
+    assert moved > len(before) // 2

@@ -14,17 +14,14 @@ def run_by_length(rows, batch_size, run, static_shapes=None):
     """Apply `run(batch_rows, static_shapes)` to length-sorted batches of rows.
 
     `run` returns one output per row of the batch it is given; the outputs
-    come back in the rows' order. Sorting by length keeps padding low (the
-    longest batch first under a static-shape policy). Under
+    come back in the rows' order. Sorting by length keeps padding low. Under
     a static-shape policy (`gliclass_keras.utils.shapes`), every batch is
     filled up to `batch_size` by repeating its first row, so compiled
     functions see few shapes; the filler rows' outputs are dropped.
     """
     if static_shapes is None:
         static_shapes = shapes.uses_static_shapes()
-    # Longest first under a static-shape policy, so a shorter batch can run
-    # at a length already compiled (`gliclass_keras.utils.compiled_lengths`).
-    order = sorted(range(len(rows)), key=lambda r: len(rows[r].token_ids), reverse=static_shapes)
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r].token_ids))
     results = [None] * len(rows)
     for start in range(0, len(order), batch_size):
         batch = [rows[r] for r in order[start : start + batch_size]]

@@ -72,9 +72,7 @@ def predict_on_batch(model, arrays):
     """`model.predict_on_batch(arrays)` on whole shards, traced once for all shapes on TensorFlow.
 
     The batch is filled to whole shards of the current `keras.distribution`
-    (`run_on_whole_shards`). Under a static-shape policy, a batch whose
-    bucketed length the model has not compiled yet may run at a longer one
-    it has (`gliclass_keras.utils.compiled_lengths`). Keras' TensorFlow predict function is a
+    (`run_on_whole_shards`). Keras' TensorFlow predict function is a
     `tf.function` that traces again for the second shape it meets before it
     generalises; a zero-shot call meets a new sequence length with nearly
     every batch. On TensorFlow, unless the model runs eagerly or with XLA
@@ -94,27 +92,7 @@ def predict_on_batch(model, arrays):
         and not model.jit_compile
     ):
         _trace_for_every_shape(model, arrays)
-    if model.run_eagerly or not uses_static_shapes(jit_compile=model.jit_compile):
-        return run_on_whole_shards(model.predict_on_batch, arrays)
-    return _predict_reusing_lengths(model, arrays)
-
-
-def _predict_reusing_lengths(model, arrays):
-    """`predict_on_batch` at a compiled longer length where that beats compiling (`compiled_lengths`)."""
-    import time
-
-    from gliclass_keras.utils import compiled_lengths
-
-    signature = compiled_lengths.signature(arrays)
-    if signature is None:
-        return run_on_whole_shards(model.predict_on_batch, arrays)
-    lengths = compiled_lengths.CompiledLengths.for_model(model)
-    length = lengths.choose(signature, arrays["token_ids"].shape[1])
-    arrays = compiled_lengths.pad_sequences(arrays, length)
-    start = time.perf_counter()
-    out = run_on_whole_shards(model.predict_on_batch, arrays)  # numpy: the call has finished
-    lengths.record(signature, length, time.perf_counter() - start)
-    return out
+    return run_on_whole_shards(model.predict_on_batch, arrays)
 
 
 def _trace_for_every_shape(model, arrays):

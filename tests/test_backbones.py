@@ -614,6 +614,10 @@ def test_masked_attention_matches_softmax_attention_in_chunks_of_texts_or_whole(
     keep[4, 2:] = False
     expected = _numpy_attention(query, key, value, keep, 0.5)
     key_mask = keep[:, None, None, :]
+    # the softmax normalised after the product (JAX's inference form), on every backend
+    scores = np.einsum("bqhd,bkhd->bhqk", query, key) * 0.5
+    context = attention_products.softmax_context(scores, value, key_mask)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(context), expected, atol=1e-5)
     for budget in (10**9, 3 * 9 * 9 * 4 * 2, 1):  # whole, 2 texts at a time, 1 at a time
         monkeypatch.setattr(attention_products, "CPU_SCORES_BUDGET", budget)
         out = attention_products.masked_attention(query, key, value, key_mask, 0.5)

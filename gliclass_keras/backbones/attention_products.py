@@ -17,7 +17,8 @@ to float rounding, on every backend and in exported graphs.
 `masked_attention` is the whole inference attention of a BERT layer: on
 torch `ops.dot_product_attention` (PyTorch's fused scaled-dot-product
 kernel), elsewhere the two products around a masked softmax, which on JAX
-and TensorFlow is faster than their `dot_product_attention`. On JAX on a
+and TensorFlow is faster than their `dot_product_attention` (on JAX with the
+softmax normalised after the second product, `softmax_context`). On JAX on a
 CPU, long sequences are attended a few texts at a time
 (`cpu_attention_chunk`): XLA materialises the `(texts, heads, length,
 length)` scores, and past about 256 tokens a batch's scores no longer stay
@@ -53,6 +54,32 @@ def attention_scores(query, key):
 def attention_context(probs, value):
     """`einsum("bhqk,bkhd->bqhd", probs, value)`: `(batch, queries, heads, head_dim)`."""
     return heads_first(ops.matmul(probs, heads_first(value)))
+
+
+def softmax_context(scores, value, key_mask):
+    """`attention_context(softmax(masked scores), value)`, normalised after the product.
+
+    The softmax's division is applied to the `(queries, head_dim)` context
+    rather than to the `(queries, keys)` weights, and masked keys get
+    `-1e9` added rather than selected: the same values up to float rounding
+    (4e-7 here), and on JAX on a CPU 2-3x faster than the softmax followed
+    by the product (a MiniLM layer's attention at 8 x 256 tokens: 27 ms ->
+    9 ms; 8 x 96: 3.7 ms -> 1.9 ms). TensorFlow ran both alike and torch the
+    plain form faster, so only JAX inference uses this.
+
+    Args:
+        scores: `(batch, heads, queries, keys)` scaled scores.
+        value: `(batch, keys, heads, head_dim)`.
+        key_mask: bool, broadcastable to `scores`, True where a key may be attended.
+
+    Returns:
+        `(batch, queries, heads, head_dim)`, in `value`'s dtype.
+    """
+    scores = ops.cast(scores, "float32") + ops.where(key_mask, 0.0, -1e9)
+    weights = ops.exp(scores - ops.max(scores, axis=-1, keepdims=True))
+    context = ops.matmul(ops.cast(weights, value.dtype), heads_first(value))
+    total = ops.cast(ops.sum(weights, axis=-1, keepdims=True), context.dtype)
+    return heads_first(context / total)
 
 
 def position_scores(tokens, table):
@@ -96,6 +123,8 @@ def masked_attention(query, key, value, key_mask, scale):
 
 def _masked_attention(query, key, value, key_mask, scale):
     scores = attention_scores(query, key) * ops.cast(scale, query.dtype)
+    if keras.config.backend() == "jax":
+        return softmax_context(scores, value, key_mask)
     scores = ops.where(key_mask, ops.cast(scores, "float32"), -1e9)
     probs = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
     return attention_context(probs, value)

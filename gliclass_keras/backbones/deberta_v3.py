@@ -41,7 +41,7 @@ def _relative_reads(attention, token_ids, relative_shift=True):
     table (None: the whole table, `P = 1`), giving `P` blocks of `R` rows.
     `c2p` and `p2c` `(L, L)` give, for each query `i` and key `j`, the
     position in the flattened `(L, P, R)` scores of `_deberta_v3_layer`
-    (block, token, row) of its content->position and position->content
+    (token, block, row) of its content->position and position->content
     score, token outermost (`attention_products.position_scores`); `p2c` is
     already transposed to `[i, j]`. One plain gather per score, whose
     indices are computed once for all layers.

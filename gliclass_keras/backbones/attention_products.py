@@ -123,10 +123,30 @@ def masked_attention(query, key, value, key_mask, scale):
 
 def _masked_attention(query, key, value, key_mask, scale):
     scores = attention_scores(query, key) * ops.cast(scale, query.dtype)
-    if keras.config.backend() == "jax":
+    return softmax_attention(scores, value, key_mask)
+
+
+def softmax_attention(scores, value, key_mask, dropout=None, training=False):
+    """`attention_context(softmax(masked scores), value)`, the weights optionally dropped out.
+
+    The softmax runs in float32, as keras-hub's attention does (its Softmax
+    layer is float32): masked keys at -1e9 stay finite under any dtype
+    policy. JAX inference takes `softmax_context` (normalised after the
+    product, and without dropout, which inference does not apply).
+
+    Args:
+        scores: `(batch, heads, queries, keys)` scaled scores.
+        value: `(batch, keys, heads, head_dim)`.
+        key_mask: bool, broadcastable to `scores`, True where a key may be attended.
+        dropout: optional dropout layer for the attention weights.
+        training: bool, passed to `dropout`.
+    """
+    if not training and keras.config.backend() == "jax":
         return softmax_context(scores, value, key_mask)
     scores = ops.where(key_mask, ops.cast(scores, "float32"), -1e9)
     probs = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+    if dropout is not None:
+        probs = dropout(probs, training=training)
     return attention_context(probs, value)
 
 

@@ -157,15 +157,9 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
         p2c = _take_relative(attention_products.position_scores(key, pos_query), p2c_index)
     scores = scores + c2p + p2c
     scores = scores * attention.scale_factor
-    # The softmax in float32, as keras-hub's attention does (its Softmax layer
-    # is float32): masked keys at -1e9 stay finite under any dtype policy.
-    if not training and keras.config.backend() == "jax":
-        context = attention_products.softmax_context(scores, value, key_mask)
-    else:
-        scores = ops.where(key_mask, ops.cast(scores, "float32"), -1e9)
-        probs = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
-        probs = attention._attn_dropout_layer(probs, training=training)
-        context = attention_products.attention_context(probs, value)
+    context = attention_products.softmax_attention(
+        scores, value, key_mask, dropout=attention._attn_dropout_layer, training=training
+    )
     context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], attention.hidden_dim))
     run = fused_projections.dense_or_call
     x = layer._self_attention_layer_norm(

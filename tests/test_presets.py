@@ -209,3 +209,26 @@ def test_the_command_exits_with_mains_status_once_its_output_is_out():
 def test_enable_compilation_cache_checks_its_directory():
     with pytest.raises(TypeError, match="directory"):
         gliclass_keras.enable_compilation_cache(3)
+
+
+def test_default_preset_development_sets_read_only_the_train_half():
+    # scripts/default_preset_dev.py chooses recipes on sets built from the
+    # "train" halves: its whole chatterbot dialogues must be exactly the
+    # train half's conversations, none of the evaluation half's.
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "scripts"))
+    try:
+        import default_preset_dev as script
+    finally:
+        sys.path.pop(0)
+    from gliclass_keras.evaluate import evaluation_sets
+
+    texts, topics = script.chatterbot_dialogues()
+    train = evaluation_sets.builtin_split("chatterbot", "train")
+    test = evaluation_sets.builtin_split("chatterbot", "test")
+    assert topics == train.truths and len(texts) == len(train.texts)
+    assert all(text.startswith(question) for text, question in zip(texts, train.texts))
+    assert sum(len(t) for t in texts) > 1.5 * sum(len(q) for q in train.texts)  # answers included
+    assert not set(texts) & set(test.texts)
+    assert set(script.NEWS_DESKS) <= set(train.labels)

@@ -35,17 +35,15 @@ Needs what `train_default_preset.py` needs. About 4 minutes a seed on
 """
 
 import argparse
-import glob
-import os
 
 import keras
 import numpy as np
 
 from gliclass_keras.evaluate.cosine_baseline import DEFAULT_LABEL_TEMPLATE
-from gliclass_keras.evaluate.evaluation_sets import SPLIT_SEED
 from gliclass_keras.evaluate.evaluation_sets import EvaluationSet
-from gliclass_keras.evaluate.evaluation_sets import _package_file
 from gliclass_keras.evaluate.evaluation_sets import builtin_split
+from gliclass_keras.evaluate.evaluation_sets import chatterbot_conversations
+from gliclass_keras.evaluate.evaluation_sets import split_half
 from gliclass_keras.evaluate.zero_shot import top_label_metrics
 
 import train_default_preset as recipe
@@ -66,21 +64,9 @@ def chatterbot_dialogues():
     conversation, the same seeded permutation), so no conversation of the
     evaluation half is read.
     """
-    import yaml
-
-    folder = _package_file("chatterbot_corpus", os.path.join("data", "english"))
-    texts, topics = [], []
-    for path in sorted(glob.glob(os.path.join(folder, "*.yml"))):
-        with open(path, encoding="utf-8") as f:
-            content = yaml.safe_load(f)
-        topic = content["categories"][0].replace("_", " ").lower()
-        for conversation in content.get("conversations") or []:
-            if conversation and isinstance(conversation[0], str) and conversation[0].strip():
-                texts.append(" ".join(str(line).strip() for line in conversation))
-                topics.append(topic)
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
-    half = sorted(int(i) for i in order[len(order) // 2 :])
-    return [texts[i] for i in half], [topics[i] for i in half]
+    pairs = chatterbot_conversations()
+    half = [pairs[i] for i in split_half(len(pairs), "train")]
+    return [" ".join(str(line).strip() for line in c) for c, _ in half], [topic for _, topic in half]
 
 
 def development_sets(per_set=1500):
@@ -137,21 +123,11 @@ def baseline_scores(cache, evaluation_set):
 
 
 def train_head(examples, vectors, seed, args):
-    """One head of the shipped recipe (`train_default_preset.main`'s training part)."""
+    """One head of the shipped recipe, seeded."""
     keras.utils.set_random_seed(seed)
-    model = recipe.build_default(head=None)
     x, y = recipe.training_arrays(examples, vectors)
-    for layer in (model.text_projector, model.classes_projector, model.biencoder_projector):
-        for dense in (layer.linear_1, layer.linear_2):
-            dense.bias.trainable = False
-            dense.kernel.trainable = False
-    stacked = np.concatenate([x["text"], x["classes"][:, 0]])
-    direction = np.linalg.eigh(stacked.T @ stacked)[1][:, 0]
-    trainer = recipe.HeadTrainer(model, args.identity_weight, args.rank, direction)
-    trainer.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
-    trainer.fit(x, y, batch_size=64, epochs=args.epochs, shuffle=True, verbose=0)
-    trainer.write_kernels()
-    return model
+    return recipe.fit_head(recipe.build_default(head=None), x, y, identity_weight=args.identity_weight,
+                           rank=args.rank, learning_rate=args.learning_rate, epochs=args.epochs, verbose=0)
 
 
 def print_table(rows, columns):

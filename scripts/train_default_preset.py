@@ -152,6 +152,31 @@ class HeadTrainer(keras.Model):
         return cross_entropy + binary + self.identity_weight * penalty
 
 
+def fit_head(model, x, y, identity_weight, rank, learning_rate, epochs, threshold=True, verbose=2):
+    """Train the head of `model` (a `build_default` model) on `training_arrays` and write it in.
+
+    The encoders and the projectors' own variables are frozen: a
+    `HeadTrainer` holds the trained parameters and writes the result into
+    the linear projectors. `threshold`: learn the offset along the direction
+    the training vectors (texts and labels) use least.
+    """
+    model.backbone.trainable = False
+    model.label_backbone.trainable = False
+    for layer in (model.text_projector, model.classes_projector, model.biencoder_projector):
+        for dense in (layer.linear_1, layer.linear_2):
+            dense.bias.trainable = False
+            dense.kernel.trainable = False
+    direction = None
+    if threshold:
+        vectors = np.concatenate([x["text"], x["classes"][:, 0]])
+        direction = np.linalg.eigh(vectors.T @ vectors)[1][:, 0]
+    trainer = HeadTrainer(model, identity_weight, rank, direction)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    trainer.fit(x, y, batch_size=64, epochs=epochs, shuffle=True, verbose=verbose)
+    trainer.write_kernels()
+    return model
+
+
 def corpus_examples(sets, per_set, rng):
     """`(text, labels, truth)` examples from the "train" halves of built-in corpora."""
     examples = []
@@ -310,28 +335,13 @@ def main(argv=None):
     print("training examples:", {**{k: len(v) for k, v in tasks.items()}, **{s.name: min(len(s.texts), args.per_set) for s in sets}})
     x, y = training_arrays(examples, cache)
 
-    model.backbone.trainable = False
-    model.label_backbone.trainable = False
-    for name, layer in (("text_projector", model.text_projector), ("classes_projector", model.classes_projector),
-                        ("biencoder_projector", model.biencoder_projector)):
-        for dense in (layer.linear_1, layer.linear_2):
-            # HeadTrainer holds the trained parameters and writes the result.
-            dense.bias.trainable = False
-            dense.kernel.trainable = False
-    direction = None
-    if not args.no_threshold:
-        # The direction the training vectors (texts and labels) use least.
-        vectors = np.concatenate([x["text"], x["classes"][:, 0]])
-        direction = np.linalg.eigh(vectors.T @ vectors)[1][:, 0]
-    trainer = HeadTrainer(model, args.identity_weight, args.rank, direction)
-    trainer.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     evaluation_sets = []
     if args.evaluate:
         evaluation_sets = [builtin_split(name, "test").sample(args.evaluate, seed=0) for name in installed_builtin_sets()]
         print("cosine (identity head):", _rounded(macro_f1_table(model, cache, evaluation_sets)))
     print("cosine (identity head):", calibration(model))
-    trainer.fit(x, y, batch_size=64, epochs=args.epochs, shuffle=True, verbose=2)
-    trainer.write_kernels()
+    fit_head(model, x, y, identity_weight=args.identity_weight, rank=args.rank, learning_rate=args.learning_rate,
+             epochs=args.epochs, threshold=not args.no_threshold)
     if evaluation_sets:
         print("trained head:", _rounded(macro_f1_table(model, cache, evaluation_sets)))
     print("trained head:", calibration(model))

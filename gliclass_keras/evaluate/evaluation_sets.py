@@ -81,18 +81,28 @@ def _rotten_tomatoes():
     )
 
 
-def _chatterbot():
+def chatterbot_conversations():
+    """`(conversation, topic)` pairs of chatterbot-corpus, in the built-in set's row order.
+
+    A conversation is its list of lines, the first a non-empty question;
+    the built-in `chatterbot` set is one row per conversation, its question.
+    """
     import yaml
 
     folder = _package_file("chatterbot_corpus", os.path.join("data", "english"))
-    rows = []
+    pairs = []
     for path in sorted(glob.glob(os.path.join(folder, "*.yml"))):
         with open(path, encoding="utf-8") as f:
             content = yaml.safe_load(f)
         topic = content["categories"][0].replace("_", " ").lower()
         for conversation in content.get("conversations") or []:
             if conversation and isinstance(conversation[0], str) and conversation[0].strip():
-                rows.append({"text": conversation[0].strip(), "topic": topic})
+                pairs.append((conversation, topic))
+    return pairs
+
+
+def _chatterbot():
+    rows = [{"text": conversation[0].strip(), "topic": topic} for conversation, topic in chatterbot_conversations()]
     return from_dataset(datasets.Dataset.from_list(rows), "chatterbot", "text", "topic")
 
 
@@ -121,17 +131,22 @@ def builtin_split(name, part):
     preset's head saw neither half; `scripts/train_default_preset.py
     --corpora ...` can add the `"train"` halves to its training data.
     """
-    import numpy as np
-
     if name not in _CORPORA:
         raise ValueError(f"Unknown built-in set {name!r}; expected one of {list(_CORPORA)}.")
     if part not in ("train", "test"):
         raise ValueError(f"`part` must be 'train' or 'test'. Received: {part!r}")
     full = _CORPORA[name]()
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(full.texts))
-    half = order[: len(order) // 2] if part == "test" else order[len(order) // 2 :]
-    half = sorted(int(i) for i in half)
+    half = split_half(len(full.texts), part)
     return EvaluationSet(name, [full.texts[i] for i in half], [full.truths[i] for i in half], full.labels)
+
+
+def split_half(count, part):
+    """The sorted row indices of one half (`"train"` or `"test"`) of a built-in corpus of `count` rows."""
+    import numpy as np
+
+    order = np.random.default_rng(SPLIT_SEED).permutation(count)
+    half = order[: count // 2] if part == "test" else order[count // 2 :]
+    return sorted(int(i) for i in half)
 
 
 def _pick(columns, candidates, given, what):

@@ -502,7 +502,7 @@ def test_deberta_reads_only_the_relative_rows_it_needs(monkeypatch, whole_table)
 
 @pytest.mark.parametrize("kind", ["bert", "deberta"])
 def test_fused_inference_projections_equal_the_layers_own_calls(kind, monkeypatch):
-    # On torch, BERT and DeBERTa-v3 inference run attention projections and
+    # On torch and TensorFlow, BERT and DeBERTa-v3 inference run attention projections and
     # feed-forward layers as fused products (`fused_projections`); they must
     # give the values of the layers' own calls, and LoRA adapters must be kept.
     from gliclass_keras.backbones import bert
@@ -534,7 +534,7 @@ def test_fused_inference_projections_equal_the_layers_own_calls(kind, monkeypatc
         attention._output_dense, layer._feedforward_intermediate_dense,
         layer._feedforward_output_dense,
     )
-    assert fused_projections.fusable(*sublayers) == (keras.config.backend() == "torch")
+    assert fused_projections.fusable(*sublayers) == (keras.config.backend() in ("torch", "tensorflow"))
     fused = last_state()
     with monkeypatch.context() as patch:
         patch.setattr(fused_projections, "fusable", lambda *layers: False)
@@ -556,7 +556,7 @@ def test_fused_projections_leave_quantized_and_mixed_precision_layers_alone():
 
     dense = keras.layers.Dense(4)
     dense.build((None, 3))
-    assert fused_projections.fusable(dense) == (keras.config.backend() == "torch")
+    assert fused_projections.fusable(dense) == (keras.config.backend() in ("torch", "tensorflow"))
     mixed = keras.layers.Dense(4, dtype="mixed_bfloat16")
     mixed.build((None, 3))
     no_bias = keras.layers.Dense(4, use_bias=False)

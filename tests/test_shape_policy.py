@@ -39,11 +39,11 @@ def _lengths_and_logits(model, monkeypatch):
     lengths = []
     run = shapes.predict_on_batch
 
-    def recording(model_or_tower, arrays):
+    def recording(model_or_tower, arrays, *args):
         for key in ("token_ids", "label_token_ids"):
             if key in arrays:
                 lengths.append(arrays[key].shape[-1])
-        return run(model_or_tower, arrays)
+        return run(model_or_tower, arrays, *args)
 
     monkeypatch.setattr(shapes, "predict_on_batch", recording)
     # one text per batch: every batch has its own length
@@ -115,3 +115,28 @@ def test_the_command_line_runs_one_batch_jobs_eagerly_on_tensorflow_only():
     assert not model.run_eagerly
     run_one_batch_eagerly(model, num_texts=8, batch_size=8)
     assert model.run_eagerly == (keras.backend.backend() == "tensorflow")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's graph trace")
+def test_tensorflow_runs_the_label_tower_eagerly_until_it_is_called_often():
+    from gliclass_keras.models import gliclass_bi_encoder
+
+    model = GLiClassClassifier.from_pretrained(REFERENCE_MODELS / "bi_bert_bert")
+    label_tower = model._vector_models()["label"]
+    text_tower = model._vector_models()["text"]
+    first = model.predict_logits(TEXTS, LABELS, batch_size=2)
+    # one eager call of the label tower, no graph; the text tower is traced
+    assert label_tower.predict_function is None
+    assert label_tower.__dict__["_gliclass_eager_calls"] == 1
+    assert text_tower.predict_function is not None
+    for _ in range(gliclass_bi_encoder.LABEL_TOWER_EAGER_CALLS):
+        later = model.predict_logits(TEXTS, LABELS, batch_size=2)
+    assert label_tower.predict_function is not None  # traced once called often
+    np.testing.assert_allclose(np.stack(later), np.stack(first), atol=1e-5)
+    # the eager and the traced label vectors are the same
+    traced = model.encode_labels(LABELS).vectors
+    label_tower.__dict__["_gliclass_eager_calls"] = 0
+    label_tower.predict_function = None
+    eager = model.encode_labels(LABELS).vectors
+    assert label_tower.predict_function is None
+    np.testing.assert_allclose(eager, traced, atol=1e-6)

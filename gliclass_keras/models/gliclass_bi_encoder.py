@@ -15,6 +15,9 @@ from gliclass_keras.models.label_cache_api import LabelCacheAPI
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
 from gliclass_keras.utils import shapes
 
+# On TensorFlow (no XLA), the label tower's first calls run eagerly
+# (`shapes.predict_on_batch`): one-off `classify` calls skip its graph trace.
+LABEL_TOWER_EAGER_CALLS = 5
 # Config fields `from_encoders` fills in from the encoders themselves.
 _FROM_ENCODERS_FIELDS = ("encoder_config", "label_model_config", "label_model_name")
 
@@ -197,7 +200,10 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     # `encode_labels`, `encode_texts` and cached scoring are `LabelCacheAPI`'s;
     # the Keras model runs the sub-models of its graph.
     def _run_vectors(self, which, arrays):
-        return shapes.predict_on_batch(self._vector_models()[which], arrays)
+        # The label tower runs about once per `classify` call: on TensorFlow
+        # its first calls run eagerly rather than waiting for a graph trace.
+        eager_calls = LABEL_TOWER_EAGER_CALLS if which == "label" else 0
+        return shapes.predict_on_batch(self._vector_models()[which], arrays, eager_calls)
 
     def _layers_changed(self):
         # Sub-models compiled before `quantize` (TensorFlow traces them with

@@ -70,7 +70,7 @@ def padded_labels(num_labels, static_shapes=None):
     return bucket_labels(num_labels) if static_shapes else num_labels
 
 
-def predict_on_batch(model, arrays):
+def predict_on_batch(model, arrays, eager_calls=0):
     """`model.predict_on_batch(arrays)` on whole shards, traced once for all shapes on TensorFlow.
 
     The batch is filled to whole shards of the current `keras.distribution`
@@ -79,22 +79,41 @@ def predict_on_batch(model, arrays):
     generalises; a zero-shot call meets a new sequence length with nearly
     every batch. On TensorFlow, unless the model runs eagerly or with XLA
     (which compiles per shape and gets bucketed batches instead), the
-    predict function is traced once, before its first call, for inputs with
-    every axis of unknown size: one graph then serves every batch (on the
-    `default` preset the first pass over 500 texts became as fast as the
-    second). Other backends skip the trace.
+    predict function is traced once, before its first graph call, for
+    inputs with every axis of unknown size: one graph then serves every
+    batch (on the `default` preset the first pass over 500 texts became as
+    fast as the second). Other backends skip all of this.
 
     Args:
         model: a built `keras.Model` whose inputs are `arrays`' structure.
         arrays: a dict of numpy arrays sharing their first (batch) axis.
+        eager_calls: on TensorFlow without XLA, the first `eager_calls` calls
+            of `model` (in its lifetime) run eagerly instead of tracing
+            the graph. For models called about once per job, such as a
+            bi-encoder's label tower (once per `classify` call): tracing
+            and optimising a MiniLM graph takes 0.6-0.9 s, an eager call
+            on a few labels about 0.2 s, and a one-off job never needs the
+            graph; a model called more often is traced after that.
     """
     if (
         _keras_backend() == "tensorflow"
         and not model.run_eagerly
         and not model.jit_compile
     ):
+        done = model.__dict__.get("_gliclass_eager_calls", 0)
+        if done < eager_calls and getattr(model.predict_function, "_gliclass_traced_for_every_shape", None) is None:
+            object.__setattr__(model, "_gliclass_eager_calls", done + 1)
+            return run_on_whole_shards(lambda x: _eager_predict(model, x), arrays)
         _trace_for_every_shape(model, arrays)
     return run_on_whole_shards(model.predict_on_batch, arrays)
+
+
+def _eager_predict(model, arrays):
+    """`model(arrays, training=False)` run eagerly, as numpy (what `predict_on_batch` returns)."""
+    import numpy as np
+    from keras import tree
+
+    return tree.map_structure(np.asarray, model(arrays, training=False))
 
 
 def _trace_for_every_shape(model, arrays):

@@ -19,10 +19,11 @@ TensorFlow takes the same path with a plain `MatMul` and `BiasAdd`
 product, and the `default` preset's pass over 1,500 tweets took 6.2-6.4 s
 that way against 5.8-6.1 s fused (same scores). Its SavedModel and LiteRT
 exports trace this path too; ONNX exports are traced on JAX, which keeps
-the layers' own calls (XLA fuses the bias itself). Quantized layers, layers without a bias or an activation other than
-linear, layers whose compute dtype is not their variable dtype, and
-equations other than BERT's fall back to the layers' calls. LoRA
-is kept: `EinsumDense.kernel` includes the adapters.
+the layers' own calls (XLA fuses the bias itself). Quantized layers, layers
+without a bias or an activation other than linear, layers whose compute
+dtype is not their variable dtype, and equations other than BERT's fall
+back to the layers' calls. LoRA is kept: `EinsumDense.kernel` includes the
+adapters.
 """
 
 import keras

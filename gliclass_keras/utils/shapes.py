@@ -101,7 +101,7 @@ def predict_on_batch(model, arrays, eager_calls=0):
         and not model.jit_compile
     ):
         done = model.__dict__.get("_gliclass_eager_calls", 0)
-        if done < eager_calls and getattr(model.predict_function, "_gliclass_traced_for_every_shape", None) is None:
+        if done < eager_calls and not _traced_for_every_shape(model):
             object.__setattr__(model, "_gliclass_eager_calls", done + 1)
             return run_on_whole_shards(lambda x: _eager_predict(model, x), arrays)
         _trace_for_every_shape(model, arrays)
@@ -116,15 +116,20 @@ def _eager_predict(model, arrays):
     return tree.map_structure(np.asarray, model(arrays, training=False))
 
 
+def _traced_for_every_shape(model):
+    """Whether `_trace_for_every_shape` already traced `model`'s current predict function."""
+    return bool(getattr(model.predict_function, "_gliclass_traced_for_every_shape", False))
+
+
 def _trace_for_every_shape(model, arrays):
     import numpy as np
     import tensorflow as tf
     from keras import tree
 
     model.make_predict_function()
-    function = model.predict_function
-    if getattr(function, "_gliclass_traced_for_every_shape", False):
+    if _traced_for_every_shape(model):
         return
+    function = model.predict_function
     specs = tree.map_structure(
         lambda array: tf.TensorSpec(
             (None,) * np.ndim(array), tf.as_dtype(np.asarray(array).dtype)

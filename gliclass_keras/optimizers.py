@@ -66,9 +66,24 @@ class _ParameterGroupsMixin:
             groups[id(variable)] = (float(lr_multiplier), float(weight_decay))
 
     def _clip_gradients(self, grads):
+        if getattr(self, "_clipped_in_place", False):
+            return grads
         if keras.backend.backend() == "tensorflow" and (self.clipnorm or self.global_clipnorm):
             grads = [_merge_duplicate_slices(g) for g in grads]
         return super()._clip_gradients(grads)
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        if not _clips_torch_gradients_in_place(self, grads, trainable_variables):
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        # torch: the variables' own gradient buffers are clipped in place, as
+        # `torch.nn.utils.clip_grad_norm_` does, instead of a clipped copy of
+        # every gradient (a transient the size of the model's weights).
+        _clip_by_global_norm_in_place(grads, self.global_clipnorm)
+        self._clipped_in_place = True
+        try:
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        finally:
+            self._clipped_in_place = False
 
     def build(self, variables):
         super().build(variables)
@@ -189,6 +204,32 @@ class _ParameterGroupsMixin:
         config["lr_multipliers"] = dict(self.lr_multipliers)
         config["weight_decays"] = dict(self.weight_decays)
         return config
+
+
+def _clips_torch_gradients_in_place(optimizer, grads, variables):
+    """Whether `grads` are clipped by global norm and are `variables`' own torch `.grad`s."""
+    if keras.backend.backend() != "torch" or not optimizer.global_clipnorm or optimizer.clipnorm:
+        return False
+    if optimizer.clipvalue or optimizer.gradient_accumulation_steps:
+        return False
+    return all(
+        g is not None and g is getattr(v.value, "grad", None) for g, v in zip(grads, variables)
+    )
+
+
+def _clip_by_global_norm_in_place(grads, clip_norm):
+    """Keras' `clip_by_global_norm`, multiplying the torch tensors `grads` in place.
+
+    The same norm and scale as Keras (so the same numbers as the other
+    backends), without a second copy of every gradient.
+    """
+    import torch
+
+    ops = keras.ops
+    with torch.no_grad():
+        norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in grads])))
+        scale = clip_norm * ops.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
+        torch._foreach_mul_(list(grads), scale)
 
 
 def _uses_torch_parallel_update(optimizer):

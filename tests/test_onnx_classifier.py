@@ -181,6 +181,59 @@ def test_keras_modules_gliclass_never_uses_run_on_first_use(monkeypatch, hide):
     assert data["before"] == ([] if hide == "1" else ["sklearn", "matplotlib.pyplot"])
 
 
+@pytest.mark.parametrize("hide", ["1", "0"])
+def test_pandas_and_torch_dynamo_stand_ins_until_user_code_needs_them(monkeypatch, hide):
+    # Keras imports pandas (for DataFrames in fit) and, on torch,
+    # torch._dynamo (for two @disable decorators) at import time; after
+    # `import gliclass_keras` both are stand-ins until used, and DataFrames,
+    # seeded random ops and torch.compile then work as with the real ones.
+    monkeypatch.setenv("GLICLASS_KERAS_HIDE_UNUSED_FRAMEWORKS", hide)
+    out = run_python(
+        """
+        import json, sys
+        import numpy as np
+        import gliclass_keras
+        import keras
+        backend = keras.config.backend()
+        watched = ("pandas", "pyarrow", "torch._dynamo")
+        before = [m for m in watched if m in sys.modules]
+        dropped = keras.layers.Dropout(0.5, seed=1)(np.ones((4, 8), "float32"), training=True)
+        uniform = keras.ops.convert_to_numpy(keras.random.uniform((3,), seed=7))
+        after_random = [m for m in watched if m in sys.modules]
+        import pandas as pd
+        assert type(pd).__name__ == "module" and hasattr(pd, "read_csv")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        frame = pd.DataFrame(np.arange(24, dtype="float32").reshape(8, 3) / 24)
+        history = model.fit(frame, pd.Series(np.ones(8, "float32")), epochs=2, verbose=0)
+        predicted = model.predict(frame, verbose=0)
+        compiled = None
+        if backend == "torch":
+            import torch
+            function = torch.compile(lambda x: x + keras.random.uniform((3,), seed=7), backend="eager")
+            compiled = function(torch.zeros(3)).tolist()
+            assert type(sys.modules["torch._dynamo"]).__name__ == "module"
+        print(json.dumps({
+            "backend": backend, "before": before, "after_random": after_random,
+            "uniform": uniform.tolist(), "compiled": compiled,
+            "dropped": float(keras.ops.convert_to_numpy(dropped).sum()),
+            "loss": history.history["loss"], "predicted": predicted.shape[0],
+        }))
+        """
+    )
+    data = json.loads(out.strip().splitlines()[-1])
+    assert data["predicted"] == 8 and len(data["loss"]) == 2
+    assert data["loss"][1] < data["loss"][0]  # the DataFrame was read as data
+    assert 0 < data["dropped"] < 64  # dropout kept some and dropped some
+    if data["compiled"] is not None:
+        np.testing.assert_allclose(data["compiled"], data["uniform"])
+    if hide == "1":
+        assert data["before"] == [] and data["after_random"] == []
+    else:
+        assert "pandas" in data["before"]
+        assert ("torch._dynamo" in data["before"]) == (data["backend"] == "torch")
+
+
 def test_onnx_classifier_runs_without_any_framework(uni_dir, uni_keras):
     out = run_python(
         f"""

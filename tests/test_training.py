@@ -255,6 +255,47 @@ def test_grouped_optimizers_fast_update_equals_keras_update(monkeypatch, name):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch `.grad` buffers")
+@pytest.mark.parametrize("clip_norm", [1.0, 100.0])
+def test_torch_gradient_buffers_are_clipped_in_place_with_keras_numbers(clip_norm):
+    """The variables' own `.grad`s are clipped in place (as `clip_grad_norm_`), to Keras' values.
+
+    Gradients handed in as copies keep Keras' clipped-copy path and stay
+    untouched; both give the same weights bit for bit.
+    """
+    import torch
+
+    rng = np.random.default_rng(2)
+    initial = [rng.normal(size=shape).astype("float32") for shape in ((4, 3), (3,))]
+    steps = [[3.0 * rng.normal(size=v.shape).astype("float32") for v in initial] for _ in range(2)]
+
+    def train(as_buffers):
+        variables = [keras.Variable(v, name=f"w{i}") for i, v in enumerate(initial)]
+        optimizer = gliclass_keras.optimizers.GroupedAdamW(learning_rate=0.05, global_clipnorm=clip_norm)
+        handed = []
+        for step in steps:
+            grads = [torch.tensor(g) for g in step]
+            if as_buffers:
+                for variable, g in zip(variables, grads):
+                    variable.value.grad = g
+                grads = [variable.value.grad for variable in variables]
+            optimizer.apply(grads, variables)
+            handed.append([g.numpy().copy() for g in grads])
+        return [keras.ops.convert_to_numpy(v) for v in variables], handed
+
+    in_place, handed_in_place = train(True)
+    copied, handed_copies = train(False)
+    for a, b in zip(in_place, copied):
+        np.testing.assert_array_equal(a, b)
+    norm = np.sqrt(sum(float(np.sum(g.astype("float64") ** 2)) for g in steps[-1]))
+    scale = min(1.0, clip_norm / norm)
+    for got, original in zip(handed_in_place[-1], steps[-1]):
+        np.testing.assert_allclose(got, original * scale, rtol=1e-5)  # clipped in place
+    for got, original in zip(handed_copies[-1], steps[-1]):
+        np.testing.assert_array_equal(got, original)  # copies handed in stay as they were
+    assert (scale < 1.0) == (clip_norm == 1.0)
+
+
 def test_warmup_decay_schedule_is_huggingface_linear():
     transformers = pytest.importorskip("transformers")
     torch = pytest.importorskip("torch")

@@ -101,10 +101,8 @@ class GLiClassDataset(keras.utils.PyDataset):
             raise ValueError(
                 f"Unknown `problem_type` {problem_type!r}; expected one of {records_lib.PROBLEM_TYPES}."
             )
-        import datasets
-
         self.records = records_lib.load_records(data, cache_dir=cache_dir, streaming=streaming)
-        self.streaming = isinstance(self.records, datasets.IterableDataset)
+        self.streaming = records_lib.is_hf_dataset(self.records, iterable_only=True)
         self.preprocessor = preprocessor
         self.batch_size = batch_size
         self.problem_type = problem_type

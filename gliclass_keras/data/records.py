@@ -16,6 +16,7 @@ A record is the reference's training format:
 import math
 import os
 import pathlib
+import sys
 
 from gliclass_keras.preprocessing import inputs as inputs_lib
 
@@ -27,17 +28,28 @@ PROBLEM_TYPES = (
 )
 
 
+def is_hf_dataset(data, iterable_only=False):
+    """True for a `datasets.Dataset` / `datasets.IterableDataset` (`IterableDataset` only
+    with `iterable_only`).
+
+    Reads `datasets` only if it is imported (such objects cannot exist
+    otherwise), so lists of records never import it (with pandas and pyarrow,
+    about 100 MB of a process).
+    """
+    datasets = sys.modules.get("datasets")
+    if datasets is None:
+        return False
+    types = (datasets.IterableDataset,) if iterable_only else (datasets.Dataset, datasets.IterableDataset)
+    return isinstance(data, types)
+
+
 def is_record_data(data):
     """True for the raw record sources `load_records` accepts."""
     if isinstance(data, (str, os.PathLike)):
         return True
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], dict):
         return True
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        return False
-    return isinstance(data, (datasets.Dataset, datasets.IterableDataset))
+    return is_hf_dataset(data)
 
 
 def load_records(data, cache_dir=None, streaming=False):
@@ -49,8 +61,6 @@ def load_records(data, cache_dir=None, streaming=False):
 
     Returns a `datasets.Dataset`, a `datasets.IterableDataset` or the list.
     """
-    import datasets
-
     if isinstance(data, (str, os.PathLike)):
         path = pathlib.Path(data)
         if not path.exists():
@@ -59,6 +69,8 @@ def load_records(data, cache_dir=None, streaming=False):
             raise ValueError(
                 f"Training data files must be .json or .jsonl. Received: {str(path)!r}"
             )
+        import datasets
+
         return datasets.load_dataset(
             "json",
             data_files=str(path),
@@ -66,7 +78,7 @@ def load_records(data, cache_dir=None, streaming=False):
             cache_dir=cache_dir,
             streaming=streaming,
         )
-    if isinstance(data, (datasets.Dataset, datasets.IterableDataset)):
+    if is_hf_dataset(data):
         return data
     if isinstance(data, tuple):
         data = list(data)

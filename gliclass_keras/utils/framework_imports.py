@@ -26,12 +26,29 @@ unexecuted until their first use: `keras.wrappers.SKLearnClassifier` or
 `keras.visualization.plot_image_gallery` then import what they need and
 work as usual.
 
+Keras also imports two packages for code paths it only takes when a user
+hands it their objects: pandas (with pyarrow; 93 MB resident, so that
+`fit` accepts a `DataFrame`) in its array data adapter, and, on torch,
+`torch._dynamo` (72 MB, for `@torch._dynamo.disable()` on two functions)
+in its image and random ops. While Keras is imported after gliclass-keras,
+`optional_package_stand_ins` puts small stand-ins in their place: the
+adapter's `isinstance(x, pandas.DataFrame)` is true exactly when `x` is a
+real `DataFrame` (which means the user imported pandas), and the
+`torch._dynamo.disable` decorator calls its function directly until
+`torch._dynamo` is really imported (only then can anything be compiling),
+and goes through the real decorator from then on. Any other use of a
+stand-in imports the real package and forwards to it; `import pandas` and
+`import torch._dynamo` in user code import the real ones as usual.
+
 Set `GLICLASS_KERAS_HIDE_UNUSED_FRAMEWORKS=0` to import everything as Keras
 does.
 """
 
 import contextlib
+import functools
+import importlib
 import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
@@ -150,3 +167,123 @@ def deferred_keras_modules(keras_module):
             module.__path__ = list(spec.submodule_search_locations)
         sys.modules[name] = module
     yield
+
+
+class _StandIn(types.ModuleType):
+    """Stands in for the module of the same name until something needs it.
+
+    `placeholders` answer for the real attributes of the same names while the
+    real module is not imported; any other attribute imports the real module
+    and is read from it.
+    """
+
+    def __init__(self, name, placeholders):
+        super().__init__(name)
+        self.__dict__["_placeholders"] = placeholders
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        real = _imported_module(self.__name__)
+        if real is None and name in self._placeholders:
+            return self._placeholders[name]
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+        return getattr(real, name)
+
+
+def _imported_module(name):
+    """The module `name` if it is really imported (not a stand-in), else None."""
+    module = sys.modules.get(name)
+    return None if module is None or isinstance(module, _StandIn) else module
+
+
+class _ClassOfModule(type):
+    """A placeholder for a class of a module that may not be imported.
+
+    `isinstance(x, placeholder)` is `isinstance(x, module.Class)` once the
+    module is imported, and false before (no object of the class can exist
+    then).
+    """
+
+    def __instancecheck__(cls, instance):
+        module = _imported_module(cls._module)
+        return module is not None and isinstance(instance, getattr(module, cls.__name__))
+
+    def __subclasscheck__(cls, subclass):
+        module = _imported_module(cls._module)
+        return module is not None and issubclass(subclass, getattr(module, cls.__name__))
+
+
+def _class_placeholder(module, name):
+    return _ClassOfModule(name, (), {"_module": module, "__module__": module})
+
+
+def _dynamo_disable(fn=None, recursive=True, **kwargs):
+    """`torch._dynamo.disable`, deferred: the real decorator once torch._dynamo is imported."""
+
+    def decorate(fn):
+        disabled = []
+
+        @functools.wraps(fn)
+        def call(*args, **kw):
+            if not disabled:
+                dynamo = _imported_module("torch._dynamo")
+                if dynamo is None:  # nothing can be compiling without it
+                    return fn(*args, **kw)
+                disabled.append(dynamo.disable(fn, recursive, **kwargs))
+            return disabled[0](*args, **kw)
+
+        return call
+
+    return decorate if fn is None else decorate(fn)
+
+
+def _stand_ins(backend):
+    stand_ins = {
+        "pandas": {"DataFrame": _class_placeholder("pandas", "DataFrame"),
+                   "Series": _class_placeholder("pandas", "Series")},
+    }
+    if backend == "torch":
+        stand_ins["torch._dynamo"] = {"disable": _dynamo_disable}
+    return stand_ins
+
+
+@contextlib.contextmanager
+def optional_package_stand_ins():
+    """While Keras executes, pandas and (on torch) `torch._dynamo` are stand-ins.
+
+    Only packages not imported yet are stood in for, and the stand-ins leave
+    `sys.modules` when the context ends, so later imports get the real
+    packages (see the module docstring).
+
+    Example:
+
+    ```python
+    with optional_package_stand_ins():
+        loader.exec_module(module)  # `import keras` without pandas
+    ```
+    """
+    if not _hiding_enabled():
+        yield
+        return
+    placed = []
+    for name, placeholders in _stand_ins(configured_backend()).items():
+        if name in sys.modules:
+            continue
+        try:
+            if importlib.util.find_spec(name) is None:
+                continue  # not installed: Keras' own fallback applies
+        except (ImportError, ValueError):
+            continue
+        stand_in = _StandIn(name, placeholders)
+        sys.modules[name] = stand_in
+        placed.append((name, stand_in))
+    try:
+        yield
+    finally:
+        for name, stand_in in placed:
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]

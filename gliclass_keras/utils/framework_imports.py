@@ -181,8 +181,12 @@ class _StandIn(types.ModuleType):
         super().__init__(name)
         self.__dict__["_placeholders"] = placeholders
 
+    # What the import system and introspection probe on any module: a
+    # stand-in answers that it has none rather than import the real one.
+    _PROBED = frozenset(("__path__", "__file__", "__wrapped__", "__origin__"))
+
     def __getattr__(self, name):
-        if name.startswith("__"):
+        if name in self._PROBED:
             raise AttributeError(name)
         real = _imported_module(self.__name__)
         if real is None and name in self._placeholders:

@@ -24,7 +24,6 @@ import importlib.abc
 import sys
 
 from gliclass_keras.utils.framework_imports import deferred_keras_modules
-from gliclass_keras.utils.framework_imports import optional_package_stand_ins
 from gliclass_keras.utils.framework_imports import without_unused_frameworks
 
 # Importing these registers every serializable class of gliclass-keras.
@@ -102,7 +101,7 @@ class _WatchedLoader:
             # Keras imports JAX whenever it is installed, scikit-learn and
             # matplotlib for modules gliclass-keras never uses, and pandas and
             # torch._dynamo for code paths it does not take (see framework_imports)
-            with without_unused_frameworks(), deferred_keras_modules(module), optional_package_stand_ins():
+            with without_unused_frameworks(), deferred_keras_modules(module):
                 self._loader.exec_module(module)
             if not _State.registered:
                 _keras_imported()

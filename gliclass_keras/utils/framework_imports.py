@@ -30,15 +30,16 @@ Keras also imports two packages for code paths it only takes when a user
 hands it their objects: pandas (with pyarrow; 93 MB resident, so that
 `fit` accepts a `DataFrame`) in its array data adapter, and, on torch,
 `torch._dynamo` (72 MB, for `@torch._dynamo.disable()` on two functions)
-in its image and random ops. While Keras is imported after gliclass-keras,
-`optional_package_stand_ins` puts small stand-ins in their place: the
-adapter's `isinstance(x, pandas.DataFrame)` is true exactly when `x` is a
-real `DataFrame` (which means the user imported pandas), and the
-`torch._dynamo.disable` decorator calls its function directly until
-`torch._dynamo` is really imported (only then can anything be compiling),
-and goes through the real decorator from then on. Any other use of a
-stand-in imports the real package and forwards to it; `import pandas` and
-`import torch._dynamo` in user code import the real ones as usual.
+in its image and random ops. While gliclass-keras imports Keras (and its
+own Keras-backed modules), `optional_package_stand_ins` puts small
+stand-ins in their place: the adapter's `isinstance(x, pandas.DataFrame)`
+is true exactly when `x` is a real `DataFrame` (which means the user
+imported pandas), and the `torch._dynamo.disable` decorator calls its
+function directly until `torch._dynamo` is really imported (only then can
+anything be compiling), and goes through the real decorator from then on.
+Any other use of a stand-in imports the real package and forwards to it;
+`import pandas` and `import torch._dynamo` in user code import the real
+ones as usual.
 
 Set `GLICLASS_KERAS_HIDE_UNUSED_FRAMEWORKS=0` to import everything as Keras
 does.
@@ -100,20 +101,21 @@ def without_unused_frameworks():
         yield
         return
     backend = configured_backend()
-    hidden = []
-    for framework, modules in FRAMEWORK_MODULES.items():
-        if framework == backend or framework in sys.modules:
-            continue
-        for name in modules:
-            if name not in sys.modules:
-                sys.modules[name] = None  # `import name` raises ImportError
-                hidden.append(name)
-    try:
-        yield
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
+    with optional_package_stand_ins():
+        hidden = []
+        for framework, modules in FRAMEWORK_MODULES.items():
+            if framework == backend or framework in sys.modules:
+                continue
+            for name in modules:
+                if name not in sys.modules:
+                    sys.modules[name] = None  # `import name` raises ImportError
+                    hidden.append(name)
+        try:
+            yield
+        finally:
+            for name in hidden:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
 
 
 class _DeferredModule(types.ModuleType):
@@ -181,13 +183,15 @@ class _StandIn(types.ModuleType):
         super().__init__(name)
         self.__dict__["_placeholders"] = placeholders
 
-    # What the import system and introspection probe on any module: a
-    # stand-in answers that it has none rather than import the real one.
-    _PROBED = frozenset(("__path__", "__file__", "__wrapped__", "__origin__"))
+    # Read from every module in `sys.modules` by introspection
+    # (`inspect.getmodule`): a stand-in has none of them.
+    _PROBED = frozenset(("__file__", "__cached__", "__wrapped__"))
 
     def __getattr__(self, name):
         if name in self._PROBED:
             raise AttributeError(name)
+        # Anything else, `__path__` included (a submodule is being imported),
+        # needs the real module.
         real = _imported_module(self.__name__)
         if real is None and name in self._placeholders:
             return self._placeholders[name]
@@ -257,7 +261,7 @@ def _stand_ins(backend):
 
 @contextlib.contextmanager
 def optional_package_stand_ins():
-    """While Keras executes, pandas and (on torch) `torch._dynamo` are stand-ins.
+    """Inside this context, pandas and (on torch) `torch._dynamo` are stand-ins.
 
     Only packages not imported yet are stood in for, and the stand-ins leave
     `sys.modules` when the context ends, so later imports get the real

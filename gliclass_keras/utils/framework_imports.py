@@ -249,6 +249,19 @@ def _dynamo_disable(fn=None, recursive=True, **kwargs):
     return decorate if fn is None else decorate(fn)
 
 
+def _is_installed(name):
+    """Whether module `name` (top-level or one level down) can be imported, importing nothing."""
+    parent, _, _ = name.rpartition(".")
+    try:
+        if not parent:
+            return importlib.util.find_spec(name) is not None
+        parent_spec = importlib.util.find_spec(parent)  # a top-level name: not imported
+        locations = parent_spec and parent_spec.submodule_search_locations
+        return bool(locations) and importlib.machinery.PathFinder.find_spec(name, list(locations)) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _stand_ins(backend):
     stand_ins = {
         "pandas": {"DataFrame": _class_placeholder("pandas", "DataFrame"),
@@ -281,11 +294,8 @@ def optional_package_stand_ins():
     for name, placeholders in _stand_ins(configured_backend()).items():
         if name in sys.modules:
             continue
-        try:
-            if importlib.util.find_spec(name) is None:
-                continue  # not installed: Keras' own fallback applies
-        except (ImportError, ValueError):
-            continue
+        if not _is_installed(name):
+            continue  # Keras' own fallback applies
         stand_in = _StandIn(name, placeholders)
         sys.modules[name] = stand_in
         placed.append((name, stand_in))

@@ -90,6 +90,8 @@ def configured_backend():
 def without_unused_frameworks():
     """Inside this context, the frameworks of the other Keras backends cannot be imported.
 
+    The `optional_package_stand_ins` are in place as well.
+
     Example:
 
     ```python

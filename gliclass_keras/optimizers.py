@@ -220,14 +220,15 @@ def _clips_torch_gradients_in_place(optimizer, grads, variables):
 def _clip_by_global_norm_in_place(grads, clip_norm):
     """Keras' `clip_by_global_norm`, multiplying the torch tensors `grads` in place.
 
-    The same norm and scale as Keras (so the same numbers as the other
-    backends), without a second copy of every gradient.
+    Keras' own `global_norm` and the same scale (so the same numbers as the
+    other backends), without a second copy of every gradient.
     """
     import torch
+    from keras.src.optimizers.base_optimizer import global_norm
 
     ops = keras.ops
     with torch.no_grad():
-        norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in grads])))
+        norm = global_norm(grads)
         scale = clip_norm * ops.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
         torch._foreach_mul_(list(grads), scale)
 

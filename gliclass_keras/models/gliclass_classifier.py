@@ -42,6 +42,7 @@ from gliclass_keras.rl.rl_trainer import RLTrainer
 from gliclass_keras.training_config import TrainingConfig
 from gliclass_keras.utils.deferred_initialization import deferred_random_initialization
 from gliclass_keras.utils.memory import release_freed_memory
+from gliclass_keras.utils.memory import release_memory_after_compilations
 from gliclass_keras.utils import shapes
 
 # Logit given to label slots that hold no label (padding of ragged label lists).
@@ -133,6 +134,9 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     presets = presets_lib.PRESETS
 
     def __new__(cls, *args, **kwargs):
+        # On JAX, XLA's compilations of this model's functions free hundreds
+        # of MB that would otherwise stay resident (see `utils/memory.py`).
+        release_memory_after_compilations()
         if cls is GLiClassClassifier:
             config = kwargs.get("config", args[1] if len(args) > 1 else None)
             if config is not None:

@@ -98,6 +98,30 @@ def test_identity_head_is_the_cosine_baseline_and_the_shipped_head_is_trained(de
     assert os.path.getsize(presets.DEFAULT_HEAD) < 3_000_000
 
 
+def test_default_preset_builds_without_random_draws(monkeypatch):
+    # Every weight comes from MiniLM, the identity or the stored head, so no
+    # random initializer runs (on JAX each would also compile its shape).
+    drawn = []
+
+    def recording(cls):
+        original = cls.__call__
+
+        def record(self, shape, dtype=None):
+            drawn.append((cls.__name__, tuple(shape)))
+            return original(self, shape, dtype=dtype)
+
+        return record
+
+    # the initializers of the head's dense layers and of MiniLM's weights
+    for cls in (keras.initializers.GlorotUniform, keras.initializers.TruncatedNormal):
+        monkeypatch.setattr(cls, "__call__", recording(cls))
+    model = GLiClassClassifier.from_preset("default")
+    assert drawn == []
+    with np.load(presets.DEFAULT_HEAD) as stored:
+        for path, variable in preset_loading.head_variables(model).items():
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), stored[path])
+
+
 def test_default_preset_ships_its_calibration(default_model, tmp_path, monkeypatch):
     with open(presets.DEFAULT_CALIBRATION, encoding="utf-8") as f:
         shipped = json.load(f)

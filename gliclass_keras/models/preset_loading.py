@@ -62,22 +62,34 @@ def build_default(model_cls, head=presets.DEFAULT_HEAD, **kwargs):
     similarity); `**kwargs` go to the preprocessor.
     """
     kwargs.setdefault("max_length", presets.DEFAULT_MAX_LENGTH)
-    model = model_cls.from_encoders(minilm_path(), config=dict(presets.DEFAULT_CONFIG), **kwargs)
-    identity_head(model)
+    # The encoders' weights come from MiniLM and the head's from the identity
+    # and the stored head: no random draws for them (on JAX each initializer
+    # shape would also be compiled); a weight left unset still gets its own.
+    with deferred_random_initialization():
+        model = model_cls.from_encoders(
+            minilm_path(), config=dict(presets.DEFAULT_CONFIG), **kwargs
+        )
+        identity_head(model)
+        if head is not None:
+            _load_head(model, head)
     if head is not None:
-        variables = head_variables(model)
-        with np.load(head) as stored:
-            missing = sorted(set(variables) - set(stored.files))
-            unknown = sorted(set(stored.files) - set(variables))
-            if missing or unknown:
-                raise ValueError(
-                    f"{head}: head weights do not match the model "
-                    f"(missing {missing}, unknown {unknown})."
-                )
-            for path, variable in variables.items():
-                variable.assign(stored[path])
         model.calibration = _shipped_calibration(head)
     return model
+
+
+def _load_head(model, head):
+    """Assign the head variables stored in the `.npz` file `head`, all of them, by path."""
+    variables = head_variables(model)
+    with np.load(head) as stored:
+        missing = sorted(set(variables) - set(stored.files))
+        unknown = sorted(set(stored.files) - set(variables))
+        if missing or unknown:
+            raise ValueError(
+                f"{head}: head weights do not match the model "
+                f"(missing {missing}, unknown {unknown})."
+            )
+        for path, variable in variables.items():
+            variable.assign(stored[path])
 
 
 def _shipped_calibration(head):

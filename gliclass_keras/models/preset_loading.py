@@ -72,8 +72,7 @@ def build_default(model_cls, head=presets.DEFAULT_HEAD, **kwargs):
         identity_head(model)
         if head is not None:
             _load_head(model, head)
-    if head is not None:
-        model.calibration = _shipped_calibration(head)
+            model.calibration = _shipped_calibration(head)
     return model
 
 

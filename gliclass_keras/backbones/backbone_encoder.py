@@ -28,6 +28,9 @@ HIDDEN_STATES_FNS = {
     # `gliclass_keras.backbones.t5.T5Decoder`).
     keras_hub.models.T5Backbone: t5_encoder_hidden_states,
 }
+# Families whose function also takes packed rows (`segment_ids`, `position_ids`;
+# `gliclass_keras.preprocessing.sequence_packing`), in inference.
+PACKING_FNS = (bert_hidden_states,)
 
 
 def _hidden_states_fn(backbone):
@@ -89,6 +92,12 @@ class BackboneEncoder(BackboneLayer):
         replace_mask: int/bool tensor `(batch, length)`, 1/True where
             `replace_embeddings` is used. Required with `replace_embeddings`.
         training: bool, whether dropout is active.
+        segment_ids: optional int tensor `(batch, length)` of packed rows
+            (`gliclass_keras.preprocessing.sequence_packing`; backbones with
+            `supports_packing`, inference only): each token attends only to
+            the tokens of its own segment.
+        position_ids: int tensor `(batch, length)`, required with
+            `segment_ids`: each segment's positions, counted from 0.
 
     Example:
     ```python
@@ -113,6 +122,11 @@ class BackboneEncoder(BackboneLayer):
         """`num_layers + 1`: the length of the returned list."""
         return self.backbone.num_layers + 1
 
+    @property
+    def supports_packing(self):
+        """Whether `call` takes packed rows (`segment_ids`, `position_ids`): BERT backbones."""
+        return _hidden_states_fn(self.backbone) in PACKING_FNS
+
     def call(
         self,
         token_ids,
@@ -121,8 +135,22 @@ class BackboneEncoder(BackboneLayer):
         replace_embeddings=None,
         replace_mask=None,
         training=None,
+        segment_ids=None,
+        position_ids=None,
     ):
         token_ids = ops.cast(token_ids, "int32")
+        fn = _hidden_states_fn(self.backbone)
+        if segment_ids is not None:
+            # Packed rows (`gliclass_keras.preprocessing.sequence_packing`).
+            if fn not in PACKING_FNS:
+                raise ValueError(
+                    f"{type(self.backbone).__name__} cannot encode packed rows; "
+                    "only BERT backbones can."
+                )
+            return fn(
+                self.backbone, token_ids, padding_mask, extra_embeddings, training,
+                segment_ids=segment_ids, position_ids=position_ids,
+            )
         inputs_embeds = None
         if replace_embeddings is not None:
             if replace_mask is None:
@@ -133,7 +161,7 @@ class BackboneEncoder(BackboneLayer):
                 ops.cast(replace_embeddings, x.dtype),
                 x,
             )
-        return _hidden_states_fn(self.backbone)(
+        return fn(
             self.backbone,
             token_ids,
             padding_mask,

@@ -110,7 +110,14 @@ class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
 
 
 def bert_hidden_states(
-    backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
+    backbone,
+    token_ids,
+    padding_mask,
+    extra_embeddings=None,
+    training=None,
+    inputs_embeds=None,
+    segment_ids=None,
+    position_ids=None,
 ):
     """Hugging Face `BertModel`'s hidden states, `token_type_ids` all zero, from a `BertBackbone`.
 
@@ -118,17 +125,38 @@ def bert_hidden_states(
     `output_hidden_states=True` gives them. Arguments as in
     `gliclass_keras.backbones.hidden_states`: `extra_embeddings` is added
     before the position and segment embeddings.
+
+    Packed rows (`gliclass_keras.preprocessing.sequence_packing`, inference
+    only) also pass `segment_ids` `(batch, length)` (each token attends only
+    to tokens of its own segment) and `position_ids` `(batch, length)` (each
+    segment's positions counted from 0).
     """
+    packed = segment_ids is not None
+    if packed and (position_ids is None or training):
+        raise ValueError("Packed rows need `position_ids` as well, and run in inference only.")
+    if packed and any(layer.normalize_first for layer in backbone.transformer_layers):
+        raise ValueError("Packed rows need post-norm transformer layers (BERT's).")
     x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
-    # Positions from the tokens' own axis, so the length can stay symbolic in export.
-    positions = backbone.position_embedding(x, positions=sequence_positions(token_ids))
+    if packed:
+        table = backbone.position_embedding.position_embeddings
+        positions = ops.cast(ops.take(table, ops.cast(position_ids, "int32"), axis=0), x.dtype)
+    else:
+        # Positions from the tokens' own axis, so the length can stay symbolic in export.
+        positions = backbone.position_embedding(x, positions=sequence_positions(token_ids))
     segments = backbone.segment_embedding(ops.zeros_like(token_ids))
     x = backbone.embeddings_add((x, positions, segments))
     x = backbone.embeddings_layer_norm(x)
     x = backbone.embeddings_dropout(x, training=training)
     if training:
         return transformer_hidden_states(backbone.transformer_layers, x, padding_mask, training)
-    key_mask = ops.expand_dims(ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)  # (B, 1, 1, L)
+    if packed:
+        # (B, 1, L, L): a token attends to its own segment (padding to padding).
+        segment_ids = ops.cast(segment_ids, "int32")
+        key_mask = ops.expand_dims(
+            ops.equal(ops.expand_dims(segment_ids, 2), ops.expand_dims(segment_ids, 1)), 1
+        )
+    else:
+        key_mask = ops.expand_dims(ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)  # (B, 1, 1, L)
     hidden_states = [x]
     for layer in backbone.transformer_layers:
         x = _inference_layer(layer, x, key_mask)

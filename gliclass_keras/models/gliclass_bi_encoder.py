@@ -12,6 +12,7 @@ from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
 from gliclass_keras.models.head_dtype_policy import head_dtype_policy
 from gliclass_keras.models.label_cache_api import LABEL_CHUNK
 from gliclass_keras.models.label_cache_api import LabelCacheAPI
+from gliclass_keras.preprocessing import sequence_packing
 from gliclass_keras.preprocessing.bi_encoder_preprocessor import GLiClassBiEncoderPreprocessor
 from gliclass_keras.utils import shapes
 
@@ -68,6 +69,10 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
 
     architecture_types = ("bi-encoder",)
     preprocessor_cls = GLiClassBiEncoderPreprocessor
+    # Whether calls with more texts than `batch_size` pack them on compiled
+    # backends (`gliclass_keras.preprocessing.sequence_packing`); set False
+    # on a model to pad them batch by batch instead.
+    pack_texts = True
 
     def __init__(self, backbone, label_backbone, config, preprocessor=None, dtype=None, **kwargs):
         config = self._checked_config(config)
@@ -196,10 +201,56 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
         object.__setattr__(self, "_vector_models_cache", models)
         return models
 
+    def _packed_text_model(self):
+        """Text vectors of packed rows: the text tower with per-segment attention and pooling."""
+        model = self.__dict__.get("_packed_text_model_cache")
+        jit_compile = bool(self.jit_compile)
+        if model is not None and model.jit_compile == jit_compile:
+            _follow_run_eagerly({"packed_text": model}, bool(self.run_eagerly))
+            return model
+        inputs = {
+            name: keras.Input(shape=(None,), dtype="int32", name=name)
+            for name in ("token_ids", "position_ids", "segment_ids")
+        }
+        inputs["pooling_weights"] = keras.Input(
+            shape=(None, None), dtype="float32", name="pooling_weights"
+        )
+        states = self.encoder(
+            inputs["token_ids"],
+            inputs["segment_ids"],
+            segment_ids=inputs["segment_ids"],
+            position_ids=inputs["position_ids"],
+        )[-1]
+        weights = keras.ops.cast(inputs["pooling_weights"], states.dtype)
+        text = self._project_text(keras.ops.einsum("bsl,blh->bsh", weights, states))
+        if self.config.normalize_features:
+            text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
+        model = keras.Model(inputs, text)
+        model.jit_compile = jit_compile
+        _follow_run_eagerly({"packed_text": model}, bool(self.run_eagerly))
+        object.__setattr__(self, "_packed_text_model_cache", model)
+        return model
+
+    def _text_pooling_to_pack(self, num_texts, batch_size):
+        # Packing saves compiled shapes and padding; eager backends get exact
+        # shapes anyway, and one batch is one shape already.
+        strategy = self.pooler.strategy
+        if (
+            self.pack_texts
+            and num_texts > batch_size
+            and self._uses_static_shapes()
+            and strategy in sequence_packing.PACKABLE_POOLING
+            and self.encoder.supports_packing
+        ):
+            return strategy
+        return None
+
     # -------------------------------------------------- label-embedding cache
     # `encode_labels`, `encode_texts` and cached scoring are `LabelCacheAPI`'s;
     # the Keras model runs the sub-models of its graph.
     def _run_vectors(self, which, arrays):
+        if which == "packed_text":
+            return shapes.predict_on_batch(self._packed_text_model(), arrays)
         # The label tower runs about once per `classify` call: on TensorFlow
         # its first calls run eagerly rather than waiting for a graph trace.
         eager_calls = LABEL_TOWER_EAGER_CALLS if which == "label" else 0
@@ -210,6 +261,7 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
         # the float kernels it then replaces) would keep scoring the old
         # weights: build them again on next use.
         self.__dict__.pop("_vector_models_cache", None)
+        self.__dict__.pop("_packed_text_model_cache", None)
 
     def _class_vector_width(self):
         return int(self._vector_tensors["classes"].shape[-1])

@@ -14,6 +14,14 @@ wide its class vectors are:
   `(B, hidden)`, `classes` `(B, N, hidden)`, `label_mask` `(B, N)` ->
   logits `(B, N)`);
 * `_class_vector_width()`: `hidden`.
+
+A class may also pack texts (`gliclass_keras.preprocessing.sequence_packing`):
+`_text_pooling_to_pack(num_texts, batch_size)` returns the pooling strategy
+to pack a call's texts with, or None (the default) to pad them batch by
+batch; packed batches run through the `"packed_text"` sub-graph (inputs
+`token_ids`, `position_ids`, `segment_ids` `(rows, length)` and
+`pooling_weights` `(rows, slots, length)` -> text vectors `(rows, slots,
+hidden)`).
 """
 
 import numpy as np
@@ -21,6 +29,7 @@ import numpy as np
 from gliclass_keras.models import zero_shot
 from gliclass_keras.models.label_embeddings import LabelEmbeddings
 from gliclass_keras.preprocessing import inputs as inputs_lib
+from gliclass_keras.preprocessing import sequence_packing
 from gliclass_keras.utils import shapes
 
 # Cached label vectors scored per forward pass (`encode_labels`).
@@ -51,6 +60,10 @@ class LabelCacheAPI:
     def _label_chunk(self):
         """How many cached label vectors are scored per forward pass."""
         return LABEL_CHUNK
+
+    def _text_pooling_to_pack(self, num_texts, batch_size):
+        """The pooling strategy to pack `num_texts` texts with, or None not to pack them."""
+        return None
 
     def encode_labels(self, labels, batch_size=64):
         """Encode `labels` once, for classifying any number of texts against them.
@@ -157,6 +170,9 @@ class LabelCacheAPI:
 
     def _text_vectors(self, texts, prompts, per_text_examples, batch_size):
         rows = self.preprocessor.encode_rows(texts, [[] for _ in texts], prompts, per_text_examples)
+        pooling = self._text_pooling_to_pack(len(rows), batch_size)
+        if pooling is not None:
+            return self._packed_text_vectors([row.token_ids for row in rows], batch_size, pooling)
 
         def run(batch, static_shapes):
             token_ids, padding_mask = self.preprocessor.pad_rows(
@@ -170,6 +186,20 @@ class LabelCacheAPI:
 
         rows_out = zero_shot.run_by_length(rows, batch_size, run, self._uses_static_shapes())
         return np.stack(rows_out).astype("float32")
+
+    def _packed_text_vectors(self, sequences, batch_size, pooling):
+        """Text vectors of token id `sequences`, encoded in packed rows."""
+        out = None
+        batches = sequence_packing.packed_batches(
+            sequences, batch_size, pooling, pad_token_id=self.preprocessor.pad_token_id
+        )
+        for arrays, placements in batches:
+            vectors = np.asarray(self._run_vectors("packed_text", arrays))
+            if out is None:
+                out = np.zeros((len(sequences), vectors.shape[-1]), dtype="float32")
+            index, row, slot = (np.asarray(axis) for axis in zip(*placements))
+            out[index] = vectors[row, slot]
+        return out
 
     def _cached_logits(self, texts, prompts, per_text_examples, batch_size, label_embeddings):
         """Logits of every text against precomputed `LabelEmbeddings`."""

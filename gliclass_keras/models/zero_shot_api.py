@@ -138,7 +138,9 @@ class ZeroShotAPI:
         Arguments as in `classify` (including `long_text` and the window
         options). Texts are batched by length; Keras models on jax and
         tensorflow pad batches to a few bucketed shapes
-        (`gliclass_keras.utils.shapes`).
+        (`gliclass_keras.utils.shapes`), and bi-encoders there pack the
+        texts of a call with more than `batch_size` of them into rows of
+        one length (`gliclass_keras.preprocessing.sequence_packing`).
         """
         checked = self._check_inputs(texts, labels, prompt, examples, batch_size, windows)
         return self._logits(*checked)

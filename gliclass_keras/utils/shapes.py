@@ -6,7 +6,10 @@ to a few bucketed shapes (full batch, bucketed sequence length, label count
 rounded up). Torch runs eagerly, and TensorFlow without XLA (its default on
 CPU) runs one graph traced for every shape (`predict_on_batch`): both get
 exact shapes, which cost nothing extra. Every place that pads a batch
-(inference, label caches, the training dataset) asks here.
+(inference, label caches, the training dataset) asks here. Where a
+bi-encoder meets more texts than one batch on a compiled backend, it packs
+them into rows of one length instead
+(`gliclass_keras.preprocessing.sequence_packing`).
 """
 
 import sys

@@ -111,9 +111,13 @@ def test_packed_text_vectors_equal_padded_ones(pooling):
     assert np.abs(padded[0] - padded[1]).max() > 1e-3
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="packing is automatic on compiled backends")
-def test_jax_packs_calls_with_more_texts_than_a_batch(monkeypatch):
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="torch runs exact shapes: it never packs")
+def test_compiled_backends_pack_calls_with_more_texts_than_a_batch(monkeypatch):
+    """jax, and tensorflow with XLA (`jit_compile`), pack by themselves."""
     model = _fresh_model("avg")
+    if keras.backend.backend() == "tensorflow":
+        assert model._text_pooling_to_pack(100, 8) is None  # no XLA: exact shapes
+        model.jit_compile = True
     calls = []
     run = type(model)._run_vectors
 

@@ -221,8 +221,11 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
             segment_ids=inputs["segment_ids"],
             position_ids=inputs["position_ids"],
         )[-1]
-        weights = keras.ops.cast(inputs["pooling_weights"], states.dtype)
-        text = self._project_text(keras.ops.einsum("bsl,blh->bsh", weights, states))
+        # pooled in float32 (weights such as 1/n lose digits in bfloat16)
+        pooled = keras.ops.einsum(
+            "bsl,blh->bsh", inputs["pooling_weights"], keras.ops.cast(states, "float32")
+        )
+        text = self._project_text(keras.ops.cast(pooled, states.dtype))
         if self.config.normalize_features:
             text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
         model = keras.Model(inputs, text)

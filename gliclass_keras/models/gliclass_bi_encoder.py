@@ -43,6 +43,14 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
     one batch may have different numbers of labels. Pooling honours the
     padding masks, so scores never depend on the rest of the batch.
 
+    On backends that compile per input shape (JAX, TensorFlow with XLA), a
+    `classify`, `predict_scores` or `encode_texts` call with more texts than
+    `batch_size` packs them into rows of one length
+    (`gliclass_keras.preprocessing.sequence_packing`): one compiled shape and
+    little padding, with every text's vector the one it gets alone. It needs
+    a BERT text encoder and `first`, `last`, `avg` or `sum` pooling; set
+    `model.pack_texts = False` to pad batch by batch instead.
+
     Args:
         backbone: keras-hub backbone for the texts.
         label_backbone: keras-hub backbone for the labels. Build it under

@@ -79,6 +79,13 @@ class GLiClassBiEncoderBase(GLiClassClassifier):
             dtype=dtype,
         )
 
+    def _text_vector(self, pooled, config):
+        """Pooled text states through the text projector, L2-normalised with `normalize_features`."""
+        text = self._project_text(pooled)
+        if config.normalize_features:
+            text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
+        return text
+
     def _label_vectors(self, inputs, config):
         """Class vectors `(batch, num_labels, hidden)` of the label inputs."""
         labels = self.label_encoder(

@@ -6,7 +6,6 @@ from gliclass_keras.api_export import register
 from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import hf_encoder
-from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.bi_encoder_base import GLiClassBiEncoderBase
 from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
 from gliclass_keras.models.head_dtype_policy import head_dtype_policy
@@ -94,9 +93,7 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
         inputs = self.bi_encoder_inputs()
         padding_mask = inputs["padding_mask"]
         text_states = self.encoder(inputs["token_ids"], padding_mask)[-1]
-        text = self._project_text(self.pooler(text_states, mask=padding_mask))
-        if config.normalize_features:
-            text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
+        text = self._text_vector(self.pooler(text_states, mask=padding_mask), config)
         classes = self._label_vectors(inputs, config)
         logits = self._score(text, classes, inputs["label_mask"])
         # The graph's text and class vectors, for the label-embedding cache
@@ -233,9 +230,7 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
         pooled = keras.ops.einsum(
             "bsl,blh->bsh", inputs["pooling_weights"], keras.ops.cast(states, "float32")
         )
-        text = self._project_text(keras.ops.cast(pooled, states.dtype))
-        if self.config.normalize_features:
-            text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
+        text = self._text_vector(keras.ops.cast(pooled, states.dtype), self.config)
         model = keras.Model(inputs, text)
         model.jit_compile = jit_compile
         _follow_run_eagerly({"packed_text": model}, bool(self.run_eagerly))

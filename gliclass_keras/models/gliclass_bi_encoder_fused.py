@@ -5,7 +5,6 @@ from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.layers.class_token_extractor import ClassTokenExtractor
 from gliclass_keras.layers.class_token_injector import ClassTokenInjector
-from gliclass_keras.layers.logit_scale import l2_normalize
 from gliclass_keras.models.bi_encoder_base import GLiClassBiEncoderBase
 from gliclass_keras.models.head_dtype_policy import head_dtype_policy
 from gliclass_keras.preprocessing.bi_encoder_fused_preprocessor import (
@@ -119,9 +118,7 @@ class GLiClassBiEncoderFusedClassifier(GLiClassBiEncoderBase):
         classes = self.class_token_extractor(states, token_ids, padding_mask, label_mask)[
             "class_embeddings"
         ]
-        text = self._project_text(self.pooler(states, mask=padding_mask))
-        if config.normalize_features:
-            text = l2_normalize(text, eps=1e-8, mode=self.normalize_mode)
+        text = self._text_vector(self.pooler(states, mask=padding_mask), config)
         logits = self._score(text, classes, label_mask)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 

@@ -53,15 +53,17 @@ def packed_row_length(lengths):
     return max(MIN_ROW_LENGTH, shapes.bucket_length(2 * int(np.median(lengths))))
 
 
-def pack_sequences(lengths, row_length):
+def pack_sequences(lengths, row_length, longer_than=0):
     """First-fit decreasing: lists of sequence indices whose lengths fill rows of `row_length`.
 
-    Every index whose length is at most `row_length` is placed in exactly one
-    row; longer ones are left out (the caller places them). Rows come in the
-    order they were opened (longest first sequences first).
+    Every index whose length is above `longer_than` and at most `row_length`
+    is placed in exactly one row; the others are left out (the caller places
+    them). Rows come in the order they were opened (longest first sequences
+    first).
     """
     order = sorted(
-        (i for i, n in enumerate(lengths) if n <= row_length), key=lambda i: (-lengths[i], i)
+        (i for i, n in enumerate(lengths) if longer_than < n <= row_length),
+        key=lambda i: (-lengths[i], i),
     )
     rows, free = [], []
     for i in order:
@@ -77,8 +79,16 @@ def pack_sequences(lengths, row_length):
     return rows
 
 
+def _check_pooling(pooling):
+    if pooling not in PACKABLE_POOLING:
+        raise ValueError(
+            f"`pooling` must be one of {PACKABLE_POOLING} to pack texts. Received: {pooling!r}"
+        )
+
+
 def pooling_weights(strategy, length):
     """`(length,)` float32 weights of a text's token states for pooler `strategy`."""
+    _check_pooling(strategy)
     weights = np.zeros((length,), "float32")
     if strategy == "first":
         weights[0] = 1.0
@@ -86,12 +96,8 @@ def pooling_weights(strategy, length):
         weights[-1] = 1.0
     elif strategy == "avg":
         weights[:] = 1.0 / length
-    elif strategy == "sum":
+    else:  # sum
         weights[:] = 1.0
-    else:
-        raise ValueError(
-            f"`pooling` must be one of {PACKABLE_POOLING} to pack texts. Received: {strategy!r}"
-        )
     return weights
 
 
@@ -148,18 +154,13 @@ def packed_batches(sequences, batch_size, pooling, pad_token_id=0, row_length=No
     lengths = [len(ids) for ids in sequences]
     if not lengths or min(lengths) < 1:
         raise ValueError("`sequences` must be a non-empty list of non-empty token id lists.")
-    if pooling not in PACKABLE_POOLING:
-        raise ValueError(
-            f"`pooling` must be one of {PACKABLE_POOLING} to pack texts. Received: {pooling!r}"
-        )
+    _check_pooling(pooling)
     row_length = row_length or packed_row_length(lengths)
     budget = batch_size * row_length
     groups = [(row_length, pack_sequences(lengths, row_length))]
     if max(lengths) > row_length:
         long_row = shapes.bucket_length(max(lengths))
-        skipped = long_row + 1  # the short ones are already placed
-        long_rows = pack_sequences([n if n > row_length else skipped for n in lengths], long_row)
-        groups.append((long_row, long_rows))
+        groups.append((long_row, pack_sequences(lengths, long_row, longer_than=row_length)))
     for length, rows in groups:
         if not rows:
             continue

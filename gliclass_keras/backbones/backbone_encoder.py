@@ -7,6 +7,7 @@ from gliclass_keras.api_export import register
 from gliclass_keras.backbones.backbone_layer import BackboneLayer
 from gliclass_keras.backbones.bert import bert_hidden_states
 from gliclass_keras.backbones.deberta_v3 import deberta_v3_hidden_states
+from gliclass_keras.backbones.hidden_states import take_rows
 from gliclass_keras.backbones.modernbert import ModernBertBackbone
 from gliclass_keras.backbones.modernbert import modernbert_hidden_states
 from gliclass_keras.backbones.t5 import T5EncoderBackbone
@@ -31,6 +32,9 @@ HIDDEN_STATES_FNS = {
 # Families whose function also takes packed rows (`segment_ids`, `position_ids`;
 # `gliclass_keras.preprocessing.sequence_packing`), in inference.
 PACKING_FNS = (bert_hidden_states,)
+# Families whose function takes `output_rows` and computes only those rows of
+# the last layer; the others compute it whole and take the rows from it.
+ROWS_FNS = (deberta_v3_hidden_states, bert_hidden_states, modernbert_hidden_states)
 
 
 def _hidden_states_fn(backbone):
@@ -98,6 +102,13 @@ class BackboneEncoder(BackboneLayer):
             the tokens of its own segment.
         position_ids: int tensor `(batch, length)`, required with
             `segment_ids`: each segment's positions, counted from 0.
+        output_rows: optional list of int tensors `(batch, rows_i)` of
+            positions. The last hidden state is then the list of the last
+            layer's outputs at those positions, `(batch, rows_i,
+            hidden_dim)`; DeBERTa-v3, BERT and ModernBERT compute the last
+            layer's output projection, norms and feed-forward at those
+            positions alone (its attention still reads every token), which
+            is most of that layer's cost. The other hidden states are whole.
 
     Example:
     ```python
@@ -137,9 +148,12 @@ class BackboneEncoder(BackboneLayer):
         training=None,
         segment_ids=None,
         position_ids=None,
+        output_rows=None,
     ):
         token_ids = ops.cast(token_ids, "int32")
         fn = _hidden_states_fn(self.backbone)
+        if segment_ids is not None and output_rows is not None:
+            raise ValueError("`output_rows` cannot be combined with packed rows (`segment_ids`).")
         if segment_ids is not None:
             # Packed rows (`gliclass_keras.preprocessing.sequence_packing`).
             if fn not in PACKING_FNS:
@@ -161,14 +175,18 @@ class BackboneEncoder(BackboneLayer):
                 ops.cast(replace_embeddings, x.dtype),
                 x,
             )
-        return fn(
-            self.backbone,
-            token_ids,
-            padding_mask,
-            extra_embeddings,
-            training,
-            inputs_embeds=inputs_embeds,
-        )
+        kwargs = {"inputs_embeds": inputs_embeds}
+        if output_rows is not None:
+            output_rows = [ops.cast(rows, "int32") for rows in output_rows]
+            if fn in ROWS_FNS:
+                kwargs["output_rows"] = output_rows
+        hidden_states = fn(self.backbone, token_ids, padding_mask, extra_embeddings, training, **kwargs)
+        if output_rows is not None and fn not in ROWS_FNS:
+            hidden_states[-1] = [take_rows(hidden_states[-1], rows) for rows in output_rows]
+        return hidden_states
 
-    def compute_output_spec(self, token_ids, *args, **kwargs):
-        return [self.hidden_state_spec(token_ids) for _ in range(self.num_hidden_states)]
+    def compute_output_spec(self, token_ids, *args, output_rows=None, **kwargs):
+        specs = [self.hidden_state_spec(token_ids) for _ in range(self.num_hidden_states)]
+        if output_rows is not None:
+            specs[-1] = [self.hidden_state_spec(rows) for rows in output_rows]
+        return specs

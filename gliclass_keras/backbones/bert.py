@@ -7,6 +7,8 @@ from gliclass_keras.api_export import register
 from gliclass_keras.backbones import attention_products
 from gliclass_keras.backbones import fused_projections
 from gliclass_keras.backbones.hidden_states import input_embeddings
+from gliclass_keras.backbones.hidden_states import at_rows
+from gliclass_keras.backbones.hidden_states import take_rows
 from gliclass_keras.backbones.hidden_states import transformer_hidden_states
 from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
 from gliclass_keras.utils.dynamic_shapes import sequence_positions
@@ -118,13 +120,16 @@ def bert_hidden_states(
     inputs_embeds=None,
     segment_ids=None,
     position_ids=None,
+    output_rows=None,
 ):
     """Hugging Face `BertModel`'s hidden states, `token_type_ids` all zero, from a `BertBackbone`.
 
     `[embeddings_output, layer_1, ..., layer_N]`, as
     `output_hidden_states=True` gives them. Arguments as in
     `gliclass_keras.backbones.hidden_states`: `extra_embeddings` is added
-    before the position and segment embeddings.
+    before the position and segment embeddings; `output_rows` computes the
+    last layer at those positions only (in inference; training takes them
+    from the whole last layer).
 
     Packed rows (`gliclass_keras.preprocessing.sequence_packing`, inference
     only) also pass `segment_ids` `(batch, length)` (each token attends only
@@ -148,7 +153,9 @@ def bert_hidden_states(
     x = backbone.embeddings_layer_norm(x)
     x = backbone.embeddings_dropout(x, training=training)
     if training:
-        return transformer_hidden_states(backbone.transformer_layers, x, padding_mask, training)
+        return transformer_hidden_states(
+            backbone.transformer_layers, x, padding_mask, training, output_rows=output_rows
+        )
     if packed:
         # (B, 1, L, L): a token attends to its own segment (padding to padding).
         segment_ids = ops.cast(segment_ids, "int32")
@@ -158,13 +165,15 @@ def bert_hidden_states(
     else:
         key_mask = ops.expand_dims(ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)  # (B, 1, 1, L)
     hidden_states = [x]
-    for layer in backbone.transformer_layers:
-        x = _inference_layer(layer, x, key_mask)
+    layers = backbone.transformer_layers
+    for index, layer in enumerate(layers):
+        rows = output_rows if index == len(layers) - 1 else None
+        x = _inference_layer(layer, x, key_mask, rows=rows)
         hidden_states.append(x)
     return hidden_states
 
 
-def _inference_layer(layer, x, key_mask):
+def _inference_layer(layer, x, key_mask, rows=None):
     """keras-hub's post-norm `TransformerEncoder` in inference, with fused attention.
 
     Keras' `MultiHeadAttention` computes attention step by step (scores,
@@ -173,9 +182,12 @@ def _inference_layer(layer, x, key_mask):
     have it. Here the layer's own sublayers run around
     `ops.dot_product_attention` (PyTorch's fused scaled-dot-product kernel on
     torch), which gives the same values. Training keeps keras-hub's path.
+    With `rows` (a list of `(B, Q_i)` positions), the output projection,
+    norms and feed-forward run at those positions only (`at_rows`).
     """
     if layer.normalize_first:
-        return layer(x, padding_mask=key_mask[:, 0, 0], training=False)
+        x = layer(x, padding_mask=key_mask[:, 0, 0], training=False)
+        return x if rows is None else [take_rows(x, r) for r in rows]
     attention = layer._self_attention_layer
     projections = (attention._query_dense, attention._key_dense, attention._value_dense)
     feedforward = (layer._feedforward_intermediate_dense, layer._feedforward_output_dense)
@@ -188,12 +200,16 @@ def _inference_layer(layer, x, key_mask):
     context = attention_products.masked_attention(
         query, key, value, key_mask, attention._inverse_sqrt_key_dim
     )
-    if fused:
-        output = fused_projections.merged_heads_projection(context, attention._output_dense)
-    else:
-        output = attention._output_dense(context)
-    x = layer._self_attention_layer_norm(output + x)
-    residual = x
-    for dense in feedforward:
-        x = fused_projections.dense_or_call(x, dense, fused)
-    return layer._feedforward_layer_norm(x + residual)
+
+    def finish(context, x):
+        if fused:
+            output = fused_projections.merged_heads_projection(context, attention._output_dense)
+        else:
+            output = attention._output_dense(context)
+        x = layer._self_attention_layer_norm(output + x)
+        residual = x
+        for dense in feedforward:
+            x = fused_projections.dense_or_call(x, dense, fused)
+        return layer._feedforward_layer_norm(x + residual)
+
+    return at_rows(finish, context, x, rows)

@@ -10,6 +10,7 @@ from keras import ops
 from gliclass_keras.backbones import attention_products
 from gliclass_keras.backbones import fused_projections
 from gliclass_keras.backbones.hidden_states import input_embeddings
+from gliclass_keras.backbones.hidden_states import at_rows
 from gliclass_keras.utils.dynamic_shapes import sequence_positions
 
 
@@ -118,7 +119,7 @@ def _take_relative(scores, index):
     return ops.take(scores, index, axis=2)
 
 
-def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
+def _deberta_v3_layer(layer, x, positions, reads, key_mask, training, rows=None):
     """One `DisentangledAttentionEncoder`, from the layer's own sublayers.
 
     The same computation as keras-hub's layer, except that the relative
@@ -127,7 +128,10 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
     keras-hub repeats the table along the batch and projects every copy,
     which costs more than the tokens' own projections for short texts. Short
     sequences read only the table rows they need (`reads`, from
-    `_relative_reads`).
+    `_relative_reads`). With `rows` (a list of `(B, Q_i)` positions),
+    everything after the attention (output projection, norms,
+    feed-forward) runs at those positions only, and the output is the list
+    of `(B, Q_i, hidden)` states (`at_rows`).
     """
     attention = layer._self_attention_layer
     pos_key, pos_query = positions
@@ -162,18 +166,28 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training):
     )
     context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], attention.hidden_dim))
     run = fused_projections.dense_or_call
-    x = layer._self_attention_layer_norm(
-        layer._self_attention_dropout(run(context, attention._output_dense, fused), training=training)
-        + x
-    )
-    residual = x
-    x = run(run(x, layer._feedforward_intermediate_dense, fused), layer._feedforward_output_dense, fused)
-    x = layer._feedforward_dropout(x, training=training)
-    return layer._feedforward_layer_norm(x + residual)
+
+    def finish(context, x):
+        x = layer._self_attention_layer_norm(
+            layer._self_attention_dropout(run(context, attention._output_dense, fused), training=training)
+            + x
+        )
+        residual = x
+        x = run(run(x, layer._feedforward_intermediate_dense, fused), layer._feedforward_output_dense, fused)
+        x = layer._feedforward_dropout(x, training=training)
+        return layer._feedforward_layer_norm(x + residual)
+
+    return at_rows(finish, context, x, rows)
 
 
 def deberta_v3_hidden_states(
-    backbone, token_ids, padding_mask, extra_embeddings=None, training=None, inputs_embeds=None
+    backbone,
+    token_ids,
+    padding_mask,
+    extra_embeddings=None,
+    training=None,
+    inputs_embeds=None,
+    output_rows=None,
 ):
     """Hugging Face `DebertaV2Model`'s hidden states (v3 layout) from a `DebertaV3Backbone`.
 
@@ -181,7 +195,8 @@ def deberta_v3_hidden_states(
     `output_hidden_states=True` gives them, on every real (non-padded)
     token; padded positions differ (keras-hub masks padded keys only).
     Arguments as in `gliclass_keras.backbones.hidden_states`:
-    `extra_embeddings` is added before the embedding layer norm.
+    `extra_embeddings` is added before the embedding layer norm;
+    `output_rows` computes the last layer at those positions only.
     """
     x = input_embeddings(backbone, token_ids, inputs_embeds, extra_embeddings)
     x = backbone.embeddings_layer_norm(x)
@@ -201,10 +216,12 @@ def deberta_v3_hidden_states(
     table = relative.layer_norm(table[None] if rows is None else ops.take(table, rows, axis=0))
     key_mask = ops.cast(ops.expand_dims(padding_mask, (1, 2)), "bool")
     hidden_states = [x]
-    for layer in backbone.transformer_layers:
+    layers = backbone.transformer_layers
+    for index, layer in enumerate(layers):
         attention = layer._self_attention_layer
         table_l = attention._position_dropout_layer(table, training=training)
         positions = attention._key_dense(table_l), attention._query_dense(table_l)
-        x = _deberta_v3_layer(layer, x, positions, reads, key_mask, training)
+        rows = output_rows if index == len(layers) - 1 else None
+        x = _deberta_v3_layer(layer, x, positions, reads, key_mask, training, rows=rows)
         hidden_states.append(x)
     return hidden_states

@@ -16,6 +16,16 @@ inputs_embeds=None)`:
 * `extra_embeddings`: optional float tensor of the same shape added to
   whichever is used, before anything else the family adds.
 
+Families in `BackboneEncoder.ROWS_FNS` also take `output_rows`: a list of
+int tensors `(batch, rows_i)` of positions. The last layer then computes its
+output only at those positions (its attention still reads every token), and
+the last hidden state is the list of `(batch, rows_i, hidden_dim)` tensors:
+`take_rows` of the whole one, at a fraction of the last layer's cost. A
+head that reads a few positions of the last layer (the text's first token,
+a `<<LABEL>>` token per label) uses it. Several row sets rather than one
+concatenation keep every axis of an exported graph one of the inputs' own
+(jax2onnx mislabels an axis of a new symbolic size such as `labels + 1`).
+
 `BackboneEncoder` picks the function of a backbone's family.
 
 Example:
@@ -30,6 +40,8 @@ def my_hidden_states(backbone, token_ids, padding_mask, extra_embeddings=None,
 """
 
 from keras import ops
+
+from gliclass_keras.utils.dynamic_shapes import sequence_positions
 
 
 def input_embeddings(backbone, token_ids, inputs_embeds=None, extra_embeddings=None):
@@ -49,14 +61,57 @@ def input_embeddings(backbone, token_ids, inputs_embeds=None, extra_embeddings=N
     return x
 
 
-def transformer_hidden_states(layers, x, padding_mask, training):
+def take_rows(x, rows):
+    """`x[b, rows[b, q]]`: `(batch, length, ...)` states at `(batch, rows)` positions.
+
+    `x` has one or two trailing axes (`(batch, length, dim)`, or per-head
+    `(batch, length, heads, head_dim)`).
+
+    A product with a one-hot selection rather than a gather: the values are
+    the same (one term per output), and its gradient is a product as well,
+    where a gather's is a scatter-add (slow under XLA on a CPU).
+
+    Example:
+    ```python
+    x = np.arange(12.0).reshape(1, 4, 3)
+    take_rows(x, np.array([[3, 0]]))  # [[[9, 10, 11], [0, 1, 2]]]
+    ```
+    """
+    positions = sequence_positions(x)  # (L,), on x's own axis
+    select = ops.equal(ops.expand_dims(ops.cast(rows, "int32"), -1), positions)  # (B, Q, L)
+    equation = "bql,bld->bqd" if len(x.shape) == 3 else "bql,blhd->bqhd"
+    return ops.einsum(equation, ops.cast(select, x.dtype), x)
+
+
+def at_rows(finish, context, x, rows):
+    """`finish(context, x)`, or, with `rows`, a list of it at each row set.
+
+    The per-token rest of a transformer layer (`finish`: output projection,
+    residual, norms, feed-forward) after its attention (`context`, `x`:
+    `(batch, length, ...)`), computed at the positions `take_rows` reads.
+    """
+    if rows is None:
+        return finish(context, x)
+    return [finish(take_rows(context, r), take_rows(x, r)) for r in rows]
+
+
+def transformer_hidden_states(layers, x, padding_mask, training, output_rows=None):
     """`[x, layer_1(x), ..., layer_N(...)]`: `x` and the output of each of `layers` in turn.
 
     Each layer is called as `layer(x, padding_mask=padding_mask,
     training=training)` (keras-hub's encoder layers, `ModernBertEncoderLayer`).
+    With `output_rows` (a list of `(batch, rows_i)` positions), the last
+    output is the list of its states at those positions (`take_rows`); a
+    layer with `computes_rows` computes only them.
     """
     hidden_states = [x]
-    for layer in layers:
-        x = layer(x, padding_mask=padding_mask, training=training)
+    for index, layer in enumerate(layers):
+        last = index == len(layers) - 1
+        if last and output_rows is not None and getattr(layer, "computes_rows", False):
+            x = layer(x, padding_mask=padding_mask, training=training, output_rows=output_rows)
+        else:
+            x = layer(x, padding_mask=padding_mask, training=training)
+            if last and output_rows is not None:
+                x = [take_rows(x, rows) for rows in output_rows]
         hidden_states.append(x)
     return hidden_states

@@ -7,6 +7,7 @@ from gliclass_keras.layers.contrastive_label_loss import ContrastiveLabelLoss
 from gliclass_keras.layers.cross_attention_scorer import CrossAttentionScorer
 from gliclass_keras.layers.dot_scorer import DotScorer
 from gliclass_keras.layers.features_projector import FeaturesProjector
+from gliclass_keras.layers.head_rows import HeadRows
 from gliclass_keras.layers.hopfield_scorer import HopfieldScorer
 from gliclass_keras.layers.label_set_encoder import LabelSetEncoder
 from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
@@ -32,6 +33,7 @@ __all__ = [
     "CrossAttentionScorer",
     "DotScorer",
     "FeaturesProjector",
+    "HeadRows",
     "HopfieldScorer",
     "LabelSetEncoder",
     "LayerwiseAttention",

@@ -5,6 +5,7 @@ from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.utils.layer_config import config_with_args
+from gliclass_keras.utils.validation import check_bool
 from gliclass_keras.utils.validation import check_choice
 
 CLASS_TOKEN_POOLINGS = ("first", "average")
@@ -125,14 +126,8 @@ class ClassTokenExtractor(keras.layers.Layer):
         _check_token_index(class_token_index, "class_token_index")
         _check_token_index(text_token_index, "text_token_index")
         check_choice("class_token_pooling", class_token_pooling, CLASS_TOKEN_POOLINGS)
-        for name, value in (
-            ("embed_class_token", embed_class_token),
-            ("extract_text_features", extract_text_features),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(
-                    f"`{name}` must be a bool. Received: {name}={value!r}"
-                )
+        check_bool("embed_class_token", embed_class_token)
+        check_bool("extract_text_features", extract_text_features)
         self.class_token_index = class_token_index
         self.text_token_index = text_token_index
         self.class_token_pooling = class_token_pooling

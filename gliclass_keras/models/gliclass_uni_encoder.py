@@ -7,6 +7,9 @@ from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import checkpoint as checkpoint_lib
 from gliclass_keras.convert import hf_encoder
+from gliclass_keras.layers.head_rows import ROW_POOLINGS
+from gliclass_keras.layers.head_rows import HeadRows
+from gliclass_keras.layers.head_rows import row_features
 from gliclass_keras.layers.layerwise_attention import LayerwiseAttention
 from gliclass_keras.layers.segment_embedding import SegmentEmbedding
 from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
@@ -19,6 +22,27 @@ from gliclass_keras.preprocessing.uni_encoder_preprocessor import GLiClassPrepro
 
 # Config fields `from_encoder` fills in from the encoder itself.
 _FROM_ENCODER_FIELDS = ("encoder_config", "class_token_index", "text_token_index", "example_token_index")
+# Scorers that read one text vector (not the text's token states).
+_VECTOR_SCORERS = ("simple", "weighted-dot", "mlp", "hopfield")
+
+
+def reads_rows(config, num_layers):
+    """Whether a uni-encoder head reads only a few positions of the last layer.
+
+    True when it reads one position per label (`class_token_pooling="first"`)
+    and one of the text (`pooling_strategy` `"first"`/`"last"`, no LSTM, no
+    `extract_text_features`, a scorer of text vectors), from the last layer
+    alone (no `squeeze_layers`, `encoder_layer_id` -1 or `num_layers`).
+    """
+    return (
+        config.class_token_pooling == "first"
+        and config.pooling_strategy in ROW_POOLINGS
+        and not config.use_lstm
+        and not config.extract_text_features
+        and config.scorer_type in _VECTOR_SCORERS
+        and not config.squeeze_layers
+        and config.encoder_layer_id in (-1, num_layers)
+    )
 
 
 @register
@@ -37,6 +61,15 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
     `(batch, num_labels)`, with `-1000` in empty label slots. Pooling honours
     the padding mask, so a text's scores never depend on the other texts of
     its batch.
+
+    When the head reads only a few positions of the last layer (one per
+    label and one of the text: `class_token_pooling="first"` with
+    `pooling_strategy` `"first"` or `"last"` and a vector scorer, as in the
+    published GLiClass checkpoints), the last transformer layer computes its
+    output at those positions alone (`HeadRows`, `BackboneEncoder`'s
+    `output_rows`): the same logits, for about three quarters of that
+    layer's matrix products less. `compute_read_rows_only = False` on the
+    class turns it off for models built afterwards.
 
     `GLiClassClassifier(backbone, config, preprocessor)` with a uni-encoder
     config builds this class, and `.keras` files saved before it had its own
@@ -84,6 +117,8 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
         optional_keys=("model.logit_scale",),
     )
     normalize_mode = "add"
+    # Compute the last layer at the positions the head reads only (`reads_rows`).
+    compute_read_rows_only = True
 
     def __init__(self, backbone, config, preprocessor=None, dtype=None, **kwargs):
         config = self._checked_config(config)
@@ -108,7 +143,18 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
             self.layerwise_attention = LayerwiseAttention(
                 backbone.num_layers + 1, hidden, dtype=dtype, name="layerwise_attention"
             )
-        self.class_token_extractor = class_token_extractor(config, dtype)
+        self.class_token_extractor = None
+        self.head_rows = None
+        if not (self.compute_read_rows_only and reads_rows(config, backbone.num_layers)):
+            self.class_token_extractor = class_token_extractor(config, dtype)
+        else:
+            self.head_rows = HeadRows(
+                config.class_token_index,
+                pooling_strategy=config.pooling_strategy,
+                embed_class_token=config.embed_class_token,
+                dtype=dtype,
+                name="head_rows",
+            )
         build_head(self, config, backbone, text_lstm=True, contrastive_loss=True, dtype=dtype)
 
         # === Functional Model ===
@@ -121,12 +167,23 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
         padding_mask = inputs["padding_mask"]
         label_mask = inputs["label_mask"]
         extra = self.segment_embedding(token_ids) if self.segment_embedding is not None else None
-        hidden_states = self.encoder(token_ids, padding_mask, extra_embeddings=extra)
-        if self.layerwise_attention is not None:
-            sequence = self.layerwise_attention(hidden_states, mask=padding_mask)
+        if self.head_rows is not None:
+            rows = self.head_rows(token_ids, padding_mask, label_mask)
+            hidden_states = self.encoder(
+                token_ids,
+                padding_mask,
+                extra_embeddings=extra,
+                output_rows=[rows["text_rows"], rows["class_rows"]],
+            )
+            text_states, class_states = hidden_states[-1]
+            features = row_features(text_states, class_states, rows["found"], padding_mask)
         else:
-            sequence = hidden_states[config.encoder_layer_id]
-        features = self.class_token_extractor(sequence, token_ids, padding_mask, label_mask)
+            hidden_states = self.encoder(token_ids, padding_mask, extra_embeddings=extra)
+            if self.layerwise_attention is not None:
+                sequence = self.layerwise_attention(hidden_states, mask=padding_mask)
+            else:
+                sequence = hidden_states[config.encoder_layer_id]
+            features = self.class_token_extractor(sequence, token_ids, padding_mask, label_mask)
         logits = self._head_logits(
             config,
             features["text_embeddings"],

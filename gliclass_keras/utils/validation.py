@@ -15,6 +15,13 @@ def check_rate(name, value):
     return value
 
 
+def check_bool(name, value):
+    """Raise a `ValueError` naming `name` unless `value` is a bool."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    return value
+
+
 def check_choice(name, value, choices):
     """Raise a `ValueError` naming `name` unless `value` is one of `choices`."""
     if value not in choices:

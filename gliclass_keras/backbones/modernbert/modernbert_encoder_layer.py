@@ -6,6 +6,7 @@ from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones import attention_products
+from gliclass_keras.backbones.hidden_states import at_rows
 from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
 from gliclass_keras.utils.activations import get_backbone_activation
 from gliclass_keras.utils.validation import check_choice
@@ -62,6 +63,10 @@ class ModernBertEncoderLayer(keras.layers.Layer):
             tokens. Padded keys are masked; padded query rows are computed
             (finite, meaningless) like real ones.
         training: bool, whether dropout is active.
+        output_rows: optional list of int tensors `(batch, rows_i)` of
+            positions: the output is then the list of `(batch, rows_i,
+            hidden_dim)` states at those positions, computed there only (the
+            attention still reads every token).
 
     Example:
     ```python
@@ -202,7 +207,10 @@ class ModernBertEncoderLayer(keras.layers.Layer):
             mask = window if mask is None else ops.logical_and(mask, window)
         return mask
 
-    def call(self, inputs, padding_mask=None, training=None):
+    # `call` takes `output_rows` (`transformer_hidden_states`).
+    computes_rows = True
+
+    def call(self, inputs, padding_mask=None, training=None, output_rows=None):
         x = inputs
         shape = ops.shape(x)
         batch_size, length = shape[0], shape[1]
@@ -229,6 +237,12 @@ class ModernBertEncoderLayer(keras.layers.Layer):
         probs = self._attention_dropout(probs, training=training)
         context = attention_products.attention_context(probs, value)
         context = ops.reshape(context, (batch_size, length, self.hidden_dim))
+        return at_rows(
+            lambda context, x: self._finish(context, x, training), context, x, output_rows
+        )
+
+    def _finish(self, context, x, training):
+        """The output projection, residual and gated MLP, after the attention."""
         attention_output = self._attention_output_dropout(
             self._attention_output_dense(context), training=training
         )
@@ -241,7 +255,9 @@ class ModernBertEncoderLayer(keras.layers.Layer):
         h = self._mlp_dropout(activation(mlp_input) * gate, training=training)
         return x + self._mlp_output_dense(h)
 
-    def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
+    def compute_output_shape(self, inputs_shape, padding_mask_shape=None, output_rows_shape=None):
+        if output_rows_shape is not None:
+            return [tuple(rows[:2]) + tuple(inputs_shape[2:]) for rows in output_rows_shape]
         return inputs_shape
 
     def get_config(self):

@@ -1,8 +1,10 @@
-"""The last layer computed at the positions the uni-encoder head reads (`HeadRows`).
+"""The last layer computed at the positions a head reads (`layers/head_rows.py`).
 
-A head that reads one position per label and one of the text makes the last
-transformer layer compute its output there only. Its logits and its
-gradients must be those of the whole layer; other heads keep the whole layer.
+A uni-encoder head that reads one position per label and one of the text
+(`HeadRows`), and a bi-encoder's `first`/`last` pooling of texts and labels
+(`pool_last_layer`), make the last transformer layer compute its output
+there only. Logits and gradients must be those of the whole layer; other
+heads keep the whole layer.
 """
 
 import keras
@@ -14,7 +16,9 @@ from conftest import REFERENCE_MODELS
 import gliclass_keras
 from gliclass_keras.backbones.hidden_states import take_rows
 from gliclass_keras.layers import HeadRows
-from gliclass_keras.models.gliclass_uni_encoder import GLiClassUniEncoderClassifier
+from gliclass_keras.layers import TokenPooler
+from gliclass_keras.layers.head_rows import pool_last_layer
+from gliclass_keras.models.gliclass_classifier import GLiClassClassifier
 
 # Fixtures whose head reads a few rows: DeBERTa-v3 (default head; last
 # pooling, hopfield, the token after <<LABEL>>), BERT, ModernBERT (text
@@ -45,7 +49,7 @@ LABELS = [["travel", "dreams", "sport"], ["sport", "finance"], ["finance", "busi
 
 
 def _load(name, monkeypatch, rows_only):
-    monkeypatch.setattr(GLiClassUniEncoderClassifier, "compute_read_rows_only", rows_only)
+    monkeypatch.setattr(GLiClassClassifier, "compute_read_rows_only", rows_only)
     return gliclass_keras.GLiClassClassifier.from_pretrained(REFERENCE_MODELS / name)
 
 
@@ -152,3 +156,27 @@ def test_rows_only_model_saves_and_loads(tmp_path):
     assert loaded.head_rows is not None
     for got, expected in zip(loaded.predict_logits(TEXTS, LABELS), want):
         np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["bi_bert_bert", "bifused_deberta_bert"])
+def test_bi_encoder_rows_only_equals_the_whole_layer(name, monkeypatch):
+    # `first` pooling of the label tower (both) and of the text tower (bi-encoder).
+    whole = _load(name, monkeypatch, False)
+    rows = _load(name, monkeypatch, True)
+    assert rows.label_encoder.compute_read_rows_only and not whole.label_encoder.compute_read_rows_only
+    for got, want in zip(rows.predict_logits(TEXTS, LABELS), whole.predict_logits(TEXTS, LABELS)):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("strategy", ["first", "last"])
+def test_pool_last_layer_equals_pooling_the_whole_layer(strategy):
+    model = gliclass_keras.GLiClassClassifier.from_pretrained(REFERENCE_MODELS / "bi_bert_bert")
+    token_ids = np.array([[101, 7, 8, 9, 102, 0], [101, 5, 102, 0, 0, 0], [0] * 6])
+    padding_mask = (token_ids != 0).astype("int32")
+    pooler = TokenPooler(strategy)
+    got = pool_last_layer(model.encoder, pooler, token_ids, padding_mask)
+    want = pool_last_layer(model.encoder, pooler, token_ids, padding_mask, rows_only=False)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), atol=1e-5, rtol=0
+    )
+    assert keras.ops.convert_to_numpy(got).shape == (3, model.backbone.hidden_dim)

@@ -93,9 +93,9 @@ def test_packed_batches_reject_bad_arguments():
 
 
 def _fresh_model(pooling):
-    model = GLiClassClassifier.from_pretrained(MODEL_DIR)
-    model.pooler.strategy = pooling
-    return model
+    # The pooling is part of the built graph (`first`/`last` compute the last
+    # layer at the pooled row only): set it in the config, not on the pooler.
+    return GLiClassClassifier.from_pretrained(MODEL_DIR, config_overrides={"pooling_strategy": pooling})
 
 
 @pytest.mark.parametrize("pooling", sequence_packing.PACKABLE_POOLING)

@@ -1,4 +1,9 @@
-"""The positions of the last hidden state that a uni-encoder head reads."""
+"""The positions of the last hidden state that a head reads.
+
+`HeadRows` gives a uni-encoder head's (the text's and each label's);
+`pool_last_layer` pools the last layer of an encoder whose pooler reads one
+position (`first`/`last`), computing that layer there alone.
+"""
 
 import keras
 from keras import ops
@@ -15,6 +20,35 @@ from gliclass_keras.utils.validation import check_choice
 
 # Text poolings that read one position of the text.
 ROW_POOLINGS = ("first", "last")
+
+
+def pooled_row(padding_mask, strategy):
+    """`(batch, 1)` int32: the position a `"first"`/`"last"` `TokenPooler` reads.
+
+    0 for `"first"`; for `"last"` the last real token (0 for a row without
+    one), as `TokenPooler` picks it.
+    """
+    positions = _positions(padding_mask)
+    if strategy == "first":
+        return ops.zeros_like(positions[:, :1])
+    real = ops.cast(padding_mask, "bool")
+    return ops.max(ops.where(real, positions, 0), axis=1, keepdims=True)
+
+
+def pool_last_layer(encoder, pooler, token_ids, padding_mask, rows_only=True, training=None):
+    """`pooler(encoder(token_ids, padding_mask)[-1], mask=padding_mask)`.
+
+    When the pooler reads one position (`"first"`/`"last"`) and `rows_only`,
+    the encoder (`BackboneEncoder`) computes its last layer at that position
+    alone (`output_rows`), and the pooler reads it there: the same vector,
+    for a fraction of the last layer's cost.
+    """
+    if rows_only and pooler.strategy in ROW_POOLINGS:
+        row = pooled_row(padding_mask, pooler.strategy)
+        states = encoder(token_ids, padding_mask, training=training, output_rows=[row])[-1][0]
+        return pooler(states, mask=ops.ones_like(row))
+    states = encoder(token_ids, padding_mask, training=training)[-1]
+    return pooler(states, mask=padding_mask)
 
 
 @register
@@ -81,11 +115,7 @@ class HeadRows(keras.layers.Layer):
         select = class_slot_selection(is_class, rank, label_slots(label_mask))  # (B, K, L)
         class_rows = ops.sum(ops.where(select, ops.expand_dims(positions, 1), 0), axis=-1)
         found = ops.cast(ops.any(select, axis=-1), padding_mask.dtype)
-        if self.pooling_strategy == "first":
-            text_row = ops.zeros_like(positions[:, :1])
-        else:  # the last real token (0 for a row without one), as `TokenPooler`
-            real = ops.cast(padding_mask, "bool")
-            text_row = ops.max(ops.where(real, positions, 0), axis=1, keepdims=True)
+        text_row = pooled_row(padding_mask, self.pooling_strategy)
         return {"text_rows": text_row, "class_rows": class_rows, "found": found}
 
     def compute_output_spec(self, token_ids, padding_mask, label_mask):

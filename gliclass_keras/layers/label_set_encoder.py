@@ -5,6 +5,7 @@ from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
+from gliclass_keras.layers.head_rows import pool_last_layer
 from gliclass_keras.layers.token_pooler import TokenPooler
 from gliclass_keras.utils.dynamic_shapes import sequence_positions
 from gliclass_keras.utils.dynamic_shapes import unflatten_rows
@@ -37,6 +38,10 @@ class LabelSetEncoder(keras.layers.Layer):
     ```
     """
 
+    # With `"first"`/`"last"` pooling, compute the label backbone's last layer
+    # at the pooled position only (`pool_last_layer`).
+    compute_read_rows_only = True
+
     def __init__(self, backbone, pooling_strategy="first", **kwargs):
         kwargs.setdefault("dtype", backbone.dtype_policy)
         super().__init__(**kwargs)
@@ -62,8 +67,14 @@ class LabelSetEncoder(keras.layers.Layer):
         empty = ops.cast(ops.equal(ops.sum(flat_mask, axis=1, keepdims=True), 0), "int32")
         first = ops.cast(ops.equal(sequence_positions(flat_ids), 0), "int32")[None, :]
         flat_mask = ops.maximum(flat_mask, empty * first)
-        states = self.encoder(flat_ids, flat_mask, training=training)[-1]
-        pooled = self.pooler(states, mask=flat_mask)
+        pooled = pool_last_layer(
+            self.encoder,
+            self.pooler,
+            flat_ids,
+            flat_mask,
+            rows_only=self.compute_read_rows_only,
+            training=training,
+        )
         pooled = unflatten_rows(pooled, label_mask)
         return pooled * ops.cast(ops.expand_dims(label_mask, -1), pooled.dtype)
 

@@ -70,6 +70,7 @@ class GLiClassBiEncoderBase(GLiClassClassifier):
         self.label_encoder = LabelSetEncoder(
             label_backbone, config.pooling_strategy, name="label_encoder"
         )
+        self.label_encoder.compute_read_rows_only = self.compute_read_rows_only
         build_head(
             self,
             config,

@@ -6,6 +6,7 @@ from gliclass_keras.api_export import register
 from gliclass_keras.backbones.backbone_encoder import BackboneEncoder
 from gliclass_keras.config import GLiClassConfig
 from gliclass_keras.convert import hf_encoder
+from gliclass_keras.layers.head_rows import pool_last_layer
 from gliclass_keras.models.bi_encoder_base import GLiClassBiEncoderBase
 from gliclass_keras.models.gliclass_classifier import LABEL_BACKBONE_SCOPE
 from gliclass_keras.models.head_dtype_policy import head_dtype_policy
@@ -92,8 +93,14 @@ class GLiClassBiEncoderClassifier(LabelCacheAPI, GLiClassBiEncoderBase):
         # === Functional Model ===
         inputs = self.bi_encoder_inputs()
         padding_mask = inputs["padding_mask"]
-        text_states = self.encoder(inputs["token_ids"], padding_mask)[-1]
-        text = self._text_vector(self.pooler(text_states, mask=padding_mask), config)
+        pooled = pool_last_layer(
+            self.encoder,
+            self.pooler,
+            inputs["token_ids"],
+            padding_mask,
+            rows_only=self.compute_read_rows_only,
+        )
+        text = self._text_vector(pooled, config)
         classes = self._label_vectors(inputs, config)
         logits = self._score(text, classes, inputs["label_mask"])
         # The graph's text and class vectors, for the label-embedding cache

@@ -125,6 +125,12 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
     build_backbone = staticmethod(backbone_from_hf_config)
     # `l2_normalize` mode of the head's vectors (see layers.logit_scale).
     normalize_mode = "max"
+    # Whether an encoder whose head reads a few of its last layer's positions
+    # computes that layer there only (`layers/head_rows.py`: the uni-encoder's
+    # `HeadRows`, `first`/`last` pooling of a bi-encoder's text and labels).
+    # The same scores; set False on the class before building to compute
+    # whole last layers.
+    compute_read_rows_only = True
     # Optional head layers an architecture may leave out.
     contrastive_loss = None
     logit_scale = None

@@ -68,8 +68,7 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
     published GLiClass checkpoints), the last transformer layer computes its
     output at those positions alone (`HeadRows`, `BackboneEncoder`'s
     `output_rows`): the same logits, for about three quarters of that
-    layer's matrix products less. `compute_read_rows_only = False` on the
-    class turns it off for models built afterwards.
+    layer's matrix products less (`compute_read_rows_only`).
 
     `GLiClassClassifier(backbone, config, preprocessor)` with a uni-encoder
     config builds this class, and `.keras` files saved before it had its own
@@ -117,8 +116,6 @@ class GLiClassUniEncoderClassifier(GLiClassClassifier):
         optional_keys=("model.logit_scale",),
     )
     normalize_mode = "add"
-    # Compute the last layer at the positions the head reads only (`reads_rows`).
-    compute_read_rows_only = True
 
     def __init__(self, backbone, config, preprocessor=None, dtype=None, **kwargs):
         config = self._checked_config(config)

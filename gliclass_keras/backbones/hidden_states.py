@@ -92,7 +92,21 @@ def at_rows(finish, context, x, rows):
     """
     if rows is None:
         return finish(context, x)
-    return [finish(take_rows(context, r), take_rows(x, r)) for r in rows]
+    sizes = [r.shape[1] for r in rows]
+    if len(rows) == 1 or not all(isinstance(size, int) for size in sizes):
+        # One `finish` per row set: an axis joining sets of symbolic sizes
+        # (`labels + 1`, in export) is one jax2onnx mislabels.
+        return [finish(take_rows(context, r), take_rows(x, r)) for r in rows]
+    # Sizes known: one `finish` over every row set (one copy of the layer
+    # to compile: a jax first call compiled 1-2 s longer with one per set),
+    # each set's states then read back from the joined rows.
+    joined = ops.concatenate(rows, axis=1)
+    out = finish(take_rows(context, joined), take_rows(x, joined))
+    outputs, start = [], 0
+    for r, size in zip(rows, sizes):
+        outputs.append(out[:, start : start + size])
+        start += size
+    return outputs
 
 
 def transformer_hidden_states(layers, x, padding_mask, training, output_rows=None):

@@ -61,9 +61,10 @@ class HeadRows(keras.layers.Layer):
     and one position of the text (the first token, or the last real one),
     nothing else. `BackboneEncoder(..., output_rows=[text_rows,
     class_rows])` then computes the last layer's output at those positions
-    only, and `row_features` turns those states into the inputs `ClassTokenExtractor` would have given the
-    head: the same text vector after pooling, the same label vectors (zero
-    for a slot without a label).
+    only, and `row_features` turns those states into the inputs
+    `ClassTokenExtractor` would have given the head: the same text vector
+    after pooling, the same label vectors (zero for a slot without a
+    label).
 
     Args:
         class_token_index: int. Token id of `<<LABEL>>`.

@@ -24,7 +24,8 @@ the last hidden state is the list of `(batch, rows_i, hidden_dim)` tensors:
 head that reads a few positions of the last layer (the text's first token,
 a `<<LABEL>>` token per label) uses it. Several row sets rather than one
 concatenation keep every axis of an exported graph one of the inputs' own
-(jax2onnx mislabels an axis of a new symbolic size such as `labels + 1`).
+(jax2onnx mislabels an axis of a new symbolic size such as `labels + 1`);
+when the sets' sizes are known, `at_rows` joins them inside the layer.
 
 `BackboneEncoder` picks the function of a backbone's family.
 

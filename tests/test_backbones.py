@@ -570,6 +570,59 @@ def test_fused_projections_leave_quantized_and_mixed_precision_layers_alone():
         assert not fused_projections.fusable(layer), layer
 
 
+@pytest.mark.skipif(keras.config.backend() != "torch", reason="oneDNN's fused linear kernel is torch's")
+@pytest.mark.parametrize("activation", ["linear", "gelu", "gelu_new", "relu", "tanh"])
+def test_torch_inference_linear_runs_onednn_with_its_activation_fused(activation, monkeypatch):
+    # Torch inference on a CPU runs `fused_projections.linear` as oneDNN's product with the
+    # bias and (exact or tanh) GELU / ReLU fused; values equal the plain product's, and
+    # anything that needs a gradient keeps `torch.nn.functional.linear`.
+    import torch
+
+    from gliclass_keras.backbones import fused_projections
+    from gliclass_keras.utils.activations import get_backbone_activation
+
+    if activation in ("linear", "tanh"):
+        fn = {"linear": None, "tanh": keras.activations.tanh}[activation]
+    else:
+        fn = get_backbone_activation(activation)
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(3, 7, 48)), dtype=torch.float32)
+    kernel = torch.tensor(rng.normal(0, 0.3, size=(48, 40)), dtype=torch.float32)
+    bias = torch.tensor(rng.normal(size=(40,)), dtype=torch.float32)
+    expected = x.double() @ kernel.double() + bias.double()
+    if fn is not None:
+        expected = torch.tensor(np.asarray(keras.ops.convert_to_numpy(fn(expected.float().double()))))
+    calls = []
+    original = torch.ops.mkldnn._linear_pointwise
+
+    def spy(*args):
+        calls.append(args[3])
+        return original(*args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
+    with torch.no_grad():
+        got = fused_projections.linear(x, kernel, bias, fn)
+    assert calls == [{"gelu": "gelu", "gelu_new": "gelu", "relu": "relu"}.get(activation, "none")]
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=2e-5)
+    assert got.shape == (3, 7, 40)
+    # switched off: the plain product gives the same values
+    monkeypatch.setattr(fused_projections, "_ONEDNN_LINEAR", [False])
+    with torch.no_grad():
+        plain = fused_projections.linear(x, kernel, bias, fn)
+    np.testing.assert_allclose(got.numpy(), plain.numpy(), atol=2e-5)
+    monkeypatch.setattr(fused_projections, "_ONEDNN_LINEAR", [True])
+    # a product that needs a gradient stays on autograd's path, and the gradient is right
+    calls.clear()
+    weights = kernel.clone().requires_grad_(True)
+    fused_projections.linear(x, weights, bias, fn).sum().backward()
+    assert calls == []
+    reference = kernel.clone().requires_grad_(True)
+    y = torch.nn.functional.linear(x, reference.T, bias)
+    (y if fn is None else fn(y)).sum().backward()
+    np.testing.assert_allclose(weights.grad.numpy(), reference.grad.numpy(), atol=1e-5)
+    assert np.abs(weights.grad.numpy()).max() > 0.1
+
+
 def test_attention_products_equal_the_einsums_they_replace():
     # Heads-first batched products (`attention_products`) must give the
     # einsums' values on every backend.

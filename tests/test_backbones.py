@@ -611,16 +611,26 @@ def test_torch_inference_linear_runs_onednn_with_its_activation_fused(activation
         plain = fused_projections.linear(x, kernel, bias, fn)
     np.testing.assert_allclose(got.numpy(), plain.numpy(), atol=2e-5)
     monkeypatch.setattr(fused_projections, "_ONEDNN_LINEAR", [True])
-    # a product that needs a gradient stays on autograd's path, and the gradient is right
-    calls.clear()
-    weights = kernel.clone().requires_grad_(True)
-    fused_projections.linear(x, weights, bias, fn).sum().backward()
-    assert calls == []
-    reference = kernel.clone().requires_grad_(True)
-    y = torch.nn.functional.linear(x, reference.T, bias)
-    (y if fn is None else fn(y)).sum().backward()
-    np.testing.assert_allclose(weights.grad.numpy(), reference.grad.numpy(), atol=1e-5)
-    assert np.abs(weights.grad.numpy()).max() > 0.1
+    # a product that needs a gradient: oneDNN's product forward and for the input's
+    # gradient (the activation applied after it), the same gradients as torch's linear
+    for onednn_training, expected_calls in ((True, ["none", "none"]), (False, [])):
+        monkeypatch.setattr(fused_projections, "_ONEDNN_TRAINING", [onednn_training])
+        calls.clear()
+        inputs = x.clone().requires_grad_(True)
+        weights = kernel.clone().requires_grad_(True)
+        offsets = bias.clone().requires_grad_(True)
+        out = fused_projections.linear(inputs, weights, offsets, fn)
+        (out * torch.linspace(-1, 1, 40)).sum().backward()
+        assert calls == expected_calls
+        np.testing.assert_allclose(out.detach().numpy(), expected.numpy(), atol=2e-5)
+        ref_inputs = x.clone().requires_grad_(True)
+        ref_weights = kernel.clone().requires_grad_(True)
+        ref_offsets = bias.clone().requires_grad_(True)
+        y = torch.nn.functional.linear(ref_inputs.double(), ref_weights.double().T, ref_offsets.double())
+        ((y if fn is None else fn(y)) * torch.linspace(-1, 1, 40).double()).sum().backward()
+        for got_grad, ref_grad in ((inputs, ref_inputs), (weights, ref_weights), (offsets, ref_offsets)):
+            np.testing.assert_allclose(got_grad.grad.numpy(), ref_grad.grad.numpy(), atol=2e-5)
+        assert np.abs(weights.grad.numpy()).max() > 0.1
 
 
 def test_attention_products_equal_the_einsums_they_replace():

@@ -143,7 +143,7 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training, rows=None)
         layer._feedforward_output_dense,
     )
     # inference on torch: each projection one product with its bias fused
-    fused = not training and fused_projections.fusable(*sublayers)
+    fused = (not training or keras.config.backend() == "torch") and fused_projections.fusable(*sublayers)
     if fused:
         query, key, value = fused_projections.fused_projections(x, projections)  # (B, L, H, d)
     else:

@@ -85,6 +85,8 @@ def linear(x, kernel, bias, activation=None):
             if post_op is not None:
                 return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op[0], [], post_op[1])
             y = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        elif _ONEDNN_TRAINING[0] and _onednn_cpu(x, weight, bias):
+            y = _onednn_linear_function().apply(x, weight, bias)
         else:
             y = torch.nn.functional.linear(x, weight, bias)
         return y if activation is None else activation(y)
@@ -96,16 +98,55 @@ def linear(x, kernel, bias, activation=None):
     return y if activation is None else activation(y)
 
 
-def _onednn_inference(x, weight, bias):
-    """Whether torch's oneDNN linear kernel can run this product: CPU, float32, no gradient."""
+def _onednn_cpu(x, weight, bias):
+    """Whether torch's oneDNN linear kernel can run this product: CPU, float32."""
     import torch
 
     if not _ONEDNN_LINEAR[0] or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
         return False
-    tensors = (x, weight, bias)
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, weight, bias))
+
+
+def _onednn_inference(x, weight, bias):
+    """`_onednn_cpu`, and no gradient needed."""
+    import torch
+
+    if not _onednn_cpu(x, weight, bias):
         return False
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)))
+
+
+_ONEDNN_TRAINING = [True]
+_FUNCTION = []
+
+
+def _onednn_linear_function():
+    import torch
+
+    if _FUNCTION:
+        return _FUNCTION[0]
+
+    class OneDnnLinear(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, weight, bias):
+            ctx.save_for_backward(x, weight)
+            return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, weight = ctx.saved_tensors
+            grad_x = grad_weight = grad_bias = None
+            if ctx.needs_input_grad[0]:
+                grad_x = torch.ops.mkldnn._linear_pointwise(grad, weight.T, None, "none", [], "")
+            rows = grad.reshape(-1, grad.shape[-1])
+            if ctx.needs_input_grad[1]:
+                grad_weight = rows.T @ x.reshape(-1, x.shape[-1])
+            if ctx.needs_input_grad[2]:
+                grad_bias = rows.sum(0)
+            return grad_x, grad_weight, grad_bias
+
+    _FUNCTION.append(OneDnnLinear)
+    return OneDnnLinear
 
 
 # A switch for tests and for timing one path against the other.

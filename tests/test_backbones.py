@@ -559,8 +559,11 @@ def test_fused_projections_leave_quantized_and_mixed_precision_layers_alone():
     assert fused_projections.fusable(dense) == (keras.config.backend() in ("torch", "tensorflow"))
     mixed = keras.layers.Dense(4, dtype="mixed_bfloat16")
     mixed.build((None, 3))
-    no_bias = keras.layers.Dense(4, use_bias=False)
+    no_bias = keras.layers.Dense(4, use_bias=False)  # ModernBERT's dense layers: fusable
     no_bias.build((None, 3))
+    assert fused_projections.fusable(no_bias) == (keras.config.backend() in ("torch", "tensorflow"))
+    no_bias = keras.layers.EinsumDense("abc,cde->abde", output_shape=(None, 2, 2))  # a projection without bias
+    no_bias.build((None, None, 3))
     quantized = keras.layers.Dense(4)
     quantized.build((None, 3))
     quantized.quantize("int8")

@@ -310,3 +310,39 @@ def test_missing_keys_and_shape_mismatches_are_named(converted):
     tensors["layers.1.mlp.Wi.weight"] = tensors["layers.1.mlp.Wi.weight"][:48]
     with pytest.raises(ValueError, match=r"layers\.1\.mlp\.Wi\.weight"):
         load_hf_backbone_weights(backbone, tensors)
+
+
+def test_fused_dense_products_equal_the_layers_own_calls(converted, monkeypatch):
+    # On torch and TensorFlow, ModernBERT's dense layers run as fused products
+    # (`fused_projections`: oneDNN's kernel on a torch CPU, also in training on torch);
+    # values, and on torch gradients, equal the layers' own calls.
+    from gliclass_keras.backbones import fused_projections
+
+    inputs, backbone = converted["inputs"], converted["backbone"]
+    layer = backbone.transformer_layers[0]
+    assert fused_projections.fusable(layer._qkv_dense, layer._mlp_output_dense) == (
+        keras.config.backend() in ("torch", "tensorflow")
+    )
+
+    def run(training):
+        out = backbone(inputs, training=training)
+        if keras.config.backend() != "torch" or not training:
+            return keras.ops.convert_to_numpy(out), None
+        weights = [w.value for w in backbone.trainable_weights]
+        (out * keras.ops.cos(out)).sum().backward()
+        grads = [w.grad.detach().numpy().copy() for w in weights]
+        for w in weights:
+            w.grad = None
+        return keras.ops.convert_to_numpy(out.detach()), grads
+
+    for training in (False, True):
+        fused, fused_grads = run(training)
+        with monkeypatch.context() as patch:
+            patch.setattr(fused_projections, "fusable", lambda *layers: False)
+            plain, plain_grads = run(training)
+        assert _max_diff(fused, plain, inputs["padding_mask"]) < 1e-5
+        if fused_grads is not None:
+            assert len(fused_grads) == len(plain_grads) > 10
+            for a, b in zip(fused_grads, plain_grads):
+                np.testing.assert_allclose(a, b, atol=1e-5)
+            assert max(np.abs(g).max() for g in fused_grads) > 1e-2

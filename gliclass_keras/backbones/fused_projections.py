@@ -24,8 +24,9 @@ TensorFlow takes the same path with a plain `MatMul` and `BiasAdd`
 product, and the `default` preset's pass over 1,500 tweets took 6.2-6.4 s
 that way against 5.8-6.1 s fused (same scores). Its SavedModel and LiteRT
 exports trace this path too; ONNX exports are traced on JAX, which keeps
-the layers' own calls (XLA fuses the bias itself). Quantized layers, layers
-without a bias or an activation other than linear, layers whose compute
+the layers' own calls (XLA fuses the bias itself). ModernBERT's dense layers
+(no biases) take `dense` too. Quantized layers, attention projections
+without a bias, `EinsumDense`s with an activation, layers whose compute
 dtype is not their variable dtype, and equations other than BERT's fall
 back to the layers' calls. LoRA is kept: `EinsumDense.kernel` includes the
 adapters.
@@ -56,7 +57,7 @@ def fusable(*layers):
         if (
             getattr(layer, "quantization_mode", None) is not None
             or layer.compute_dtype != layer.variable_dtype
-            or layer.bias is None
+            or (layer.bias is None and not isinstance(layer, keras.layers.Dense))
         ):
             return False
     return True
@@ -65,7 +66,7 @@ def fusable(*layers):
 def linear(x, kernel, bias, activation=None):
     """`activation(x @ kernel + bias)` over the last axis of `x`, as one product with its bias fused.
 
-    `kernel` is `(in, out)` and `bias` `(out,)`, both tensors; `activation` a
+    `kernel` is `(in, out)` and `bias` `(out,)` (or `None`), tensors; `activation` a
     Keras activation or `None` (linear). On torch, inference on a CPU
     (float32, no gradient needed) runs oneDNN's matrix product with the bias
     and an exact or tanh GELU fused into it (`torch.ops.mkldnn._linear_pointwise`,
@@ -93,7 +94,9 @@ def linear(x, kernel, bias, activation=None):
     import tensorflow as tf
 
     rows = tf.reshape(x, (-1, kernel.shape[0]))
-    y = tf.nn.bias_add(tf.matmul(rows, kernel), bias)
+    y = tf.matmul(rows, kernel)
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias)
     y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0))
     return y if activation is None else activation(y)
 
@@ -104,7 +107,7 @@ def _onednn_cpu(x, weight, bias):
 
     if not _ONEDNN_LINEAR[0] or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
         return False
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, weight, bias))
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, weight, bias) if t is not None)
 
 
 def _onednn_inference(x, weight, bias):
@@ -113,7 +116,7 @@ def _onednn_inference(x, weight, bias):
 
     if not _onednn_cpu(x, weight, bias):
         return False
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)))
+    return not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)))
 
 
 _ONEDNN_TRAINING = [True]
@@ -168,7 +171,8 @@ def _onednn_post_op(activation):
 
 def dense(x, layer):
     """`layer(x)` for a `keras.layers.Dense` (or a `"abc,cd->abd"` `EinsumDense`), with the bias fused."""
-    kernel, bias = ops.convert_to_tensor(layer.kernel), ops.convert_to_tensor(layer.bias)
+    kernel = ops.convert_to_tensor(layer.kernel)
+    bias = None if layer.bias is None else ops.convert_to_tensor(layer.bias)
     activation = None if layer.activation is keras.activations.linear else layer.activation
     return linear(x, kernel, bias, activation)
 

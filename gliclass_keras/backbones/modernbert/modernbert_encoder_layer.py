@@ -6,6 +6,7 @@ from keras import ops
 
 from gliclass_keras.api_export import register
 from gliclass_keras.backbones import attention_products
+from gliclass_keras.backbones import fused_projections
 from gliclass_keras.backbones.hidden_states import at_rows
 from gliclass_keras.utils.activations import BACKBONE_ACTIVATIONS
 from gliclass_keras.utils.activations import get_backbone_activation
@@ -217,7 +218,13 @@ class ModernBertEncoderLayer(keras.layers.Layer):
 
         # === Attention ===
         h = x if self._attention_norm is None else self._attention_norm(x)
-        qkv = self._qkv_dense(h)
+        # On torch (inference and training) and TensorFlow (inference): each dense layer
+        # one fused product (`fused_projections`: oneDNN's on a torch CPU).
+        fused = (not training or keras.config.backend() == "torch") and fused_projections.fusable(
+            self._qkv_dense, self._attention_output_dense, self._mlp_input_dense, self._mlp_output_dense
+        )
+        run = fused_projections.dense_or_call
+        qkv = run(h, self._qkv_dense, fused)
         # As Hugging Face's `view(..., 3, num_heads, head_dim)`.
         qkv = ops.reshape(
             qkv, (batch_size, length, 3, self.num_heads, self.head_dim)
@@ -238,22 +245,23 @@ class ModernBertEncoderLayer(keras.layers.Layer):
         context = attention_products.attention_context(probs, value)
         context = ops.reshape(context, (batch_size, length, self.hidden_dim))
         return at_rows(
-            lambda context, x: self._finish(context, x, training), context, x, output_rows
+            lambda context, x: self._finish(context, x, training, fused), context, x, output_rows
         )
 
-    def _finish(self, context, x, training):
+    def _finish(self, context, x, training, fused=False):
         """The output projection, residual and gated MLP, after the attention."""
+        run = fused_projections.dense_or_call
         attention_output = self._attention_output_dropout(
-            self._attention_output_dense(context), training=training
+            run(context, self._attention_output_dense, fused), training=training
         )
         x = x + attention_output
 
         # === Gated MLP ===
-        h = self._mlp_input_dense(self._mlp_norm(x))
+        h = run(self._mlp_norm(x), self._mlp_input_dense, fused)
         mlp_input, gate = ops.split(h, 2, axis=-1)
         activation = get_backbone_activation(self.hidden_activation)
         h = self._mlp_dropout(activation(mlp_input) * gate, training=training)
-        return x + self._mlp_output_dense(h)
+        return x + run(h, self._mlp_output_dense, fused)
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None, output_rows_shape=None):
         if output_rows_shape is not None:

@@ -595,6 +595,7 @@ def test_torch_inference_linear_runs_onednn_with_its_activation_fused(activation
     expected = x.double() @ kernel.double() + bias.double()
     if fn is not None:
         expected = torch.tensor(np.asarray(keras.ops.convert_to_numpy(fn(expected.float().double()))))
+    assert fused_projections._onednn_works()  # torch's CPU wheels have oneDNN
     calls = []
     original = torch.ops.mkldnn._linear_pointwise
 

@@ -105,9 +105,34 @@ def _onednn_cpu(x, weight, bias):
     """Whether torch's oneDNN linear kernel can run this product: CPU, float32."""
     import torch
 
-    if not _ONEDNN_LINEAR[0] or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
+    if not _ONEDNN_LINEAR[0] or not torch.backends.mkldnn.enabled or not _onednn_works():
         return False
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, weight, bias) if t is not None)
+
+
+_ONEDNN_WORKS = []
+
+
+def _onednn_works():
+    """Whether this torch build has oneDNN's linear kernel and it computes a small product right.
+
+    Checked once per process; a build without it (or one where it fails) keeps
+    `torch.nn.functional.linear`.
+    """
+    if not _ONEDNN_WORKS:
+        import torch
+
+        try:
+            x = torch.linspace(-1.0, 1.0, 12).reshape(1, 3, 4)
+            weight = torch.linspace(-0.5, 0.5, 20).reshape(5, 4)
+            bias = torch.linspace(0.0, 1.0, 5)
+            got = torch.ops.mkldnn._linear_pointwise(x, weight.T.contiguous().T, bias, "gelu", [], "none")
+            want = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
+            works = torch.backends.mkldnn.is_available() and bool(torch.allclose(got, want, atol=1e-5))
+        except (AttributeError, RuntimeError, NotImplementedError):
+            works = False
+        _ONEDNN_WORKS.append(works)
+    return _ONEDNN_WORKS[0]
 
 
 def _onednn_inference(x, weight, bias):

@@ -637,6 +637,27 @@ def test_torch_inference_linear_runs_onednn_with_its_activation_fused(activation
         assert np.abs(weights.grad.numpy()).max() > 0.1
 
 
+@pytest.mark.skipif(keras.config.backend() != "torch", reason="oneDNN's fused linear kernel is torch's")
+def test_onednn_linear_can_be_switched_off_by_environment():
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from gliclass_keras.backbones import fused_projections as f, bert; import torch;"
+        "x = torch.ones(2, 3, 4); k = torch.ones(4, 5); b = torch.zeros(5);"
+        "f._onednn_works(); calls = [];"
+        "original = torch.ops.mkldnn._linear_pointwise;"
+        "torch.ops.mkldnn._linear_pointwise = lambda *a: calls.append(1) or original(*a);"
+        "torch.set_grad_enabled(False); y = f.linear(x, k, b);"
+        "print(f._ONEDNN_LINEAR[0], len(calls), float(y.sum()))"
+    )
+    for value, expected in (("0", "False 0 120.0"), ("1", "True 1 120.0")):
+        env = dict(os.environ, KERAS_BACKEND="torch", GLICLASS_KERAS_ONEDNN_LINEAR=value)
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip().splitlines()[-1] == expected, out.stdout
+
+
 def test_attention_products_equal_the_einsums_they_replace():
     # Heads-first batched products (`attention_products`) must give the
     # einsums' values on every backend.

@@ -17,7 +17,8 @@ feed-forward's GELU or ReLU fused into it: 10-15% faster than
 `torch.nn.functional.linear` on these shapes, and no separate pass for the
 activation (a DeBERTa-v3-small-sized `classify` 11% faster, the MiniLM
 `default` preset's 15%). The values are those of the layers' own calls up to
-float rounding (within 2e-6 on scores).
+float rounding (within 2e-6 on scores). `GLICLASS_KERAS_ONEDNN_LINEAR=0` keeps
+`torch.nn.functional.linear`.
 
 TensorFlow takes the same path with a plain `MatMul` and `BiasAdd`
 (`linear`): its `EinsumDense` reshapes and transposes around a batched
@@ -31,6 +32,8 @@ dtype is not their variable dtype, and equations other than BERT's fall
 back to the layers' calls. LoRA is kept: `EinsumDense.kernel` includes the
 adapters.
 """
+
+import os
 
 import keras
 from keras import ops
@@ -177,8 +180,10 @@ def _onednn_linear_function():
     return OneDnnLinear
 
 
-# A switch for tests and for timing one path against the other.
-_ONEDNN_LINEAR = [True]
+# `GLICLASS_KERAS_ONEDNN_LINEAR=0` keeps `torch.nn.functional.linear` (MKL's product, the
+# float rounding of earlier releases); also a switch for tests and A/B timing.
+ENVIRONMENT_VARIABLE = "GLICLASS_KERAS_ONEDNN_LINEAR"
+_ONEDNN_LINEAR = [os.environ.get(ENVIRONMENT_VARIABLE, "1").strip() != "0"]
 
 
 def _onednn_post_op(activation):

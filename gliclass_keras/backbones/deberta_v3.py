@@ -142,8 +142,8 @@ def _deberta_v3_layer(layer, x, positions, reads, key_mask, training, rows=None)
         layer._feedforward_intermediate_dense,
         layer._feedforward_output_dense,
     )
-    # inference on torch: each projection one product with its bias fused
-    fused = (not training or keras.config.backend() == "torch") and fused_projections.fusable(*sublayers)
+    # torch (inference and training) and TensorFlow inference: each projection one fused product
+    fused = fused_projections.fusable_for(training, *sublayers)
     if fused:
         query, key, value = fused_projections.fused_projections(x, projections)  # (B, L, H, d)
     else:

@@ -33,6 +33,7 @@ back to the layers' calls. LoRA is kept: `EinsumDense.kernel` includes the
 adapters.
 """
 
+import functools
 import os
 
 import keras
@@ -45,6 +46,13 @@ from gliclass_keras.utils.activations import gelu_tanh
 _SPLIT_HEADS = "abc,cde->abde"
 _MERGE_HEADS = "abcd,cde->abe"
 _DENSE = "abc,cd->abd"
+
+# `GLICLASS_KERAS_ONEDNN_LINEAR=0` keeps `torch.nn.functional.linear` (MKL's product, the
+# float rounding of earlier releases); also a switch for tests and A/B timing, as is
+# `_ONEDNN_TRAINING` for the training products alone.
+ENVIRONMENT_VARIABLE = "GLICLASS_KERAS_ONEDNN_LINEAR"
+_ONEDNN_LINEAR = [os.environ.get(ENVIRONMENT_VARIABLE, "1").strip() != "0"]
+_ONEDNN_TRAINING = [True]
 
 
 def fusable(*layers):
@@ -66,6 +74,11 @@ def fusable(*layers):
     return True
 
 
+def fusable_for(training, *layers):
+    """`fusable(*layers)`, in inference, or in training on torch (which has the oneDNN gradient)."""
+    return (not training or keras.config.backend() == "torch") and fusable(*layers)
+
+
 def linear(x, kernel, bias, activation=None):
     """`activation(x @ kernel + bias)` over the last axis of `x`, as one product with its bias fused.
 
@@ -84,12 +97,14 @@ def linear(x, kernel, bias, activation=None):
         import torch
 
         weight = kernel.T
-        if _onednn_inference(x, weight, bias):
+        if not _onednn_cpu(x, weight, bias):
+            y = torch.nn.functional.linear(x, weight, bias)
+        elif not _needs_gradient(x, weight, bias):
             post_op = _onednn_post_op(activation)
             if post_op is not None:
                 return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op[0], [], post_op[1])
             y = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-        elif _ONEDNN_TRAINING[0] and _onednn_cpu(x, weight, bias):
+        elif _ONEDNN_TRAINING[0]:
             y = _onednn_linear_function().apply(x, weight, bias)
         else:
             y = torch.nn.functional.linear(x, weight, bias)
@@ -113,49 +128,38 @@ def _onednn_cpu(x, weight, bias):
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, weight, bias) if t is not None)
 
 
-_ONEDNN_WORKS = []
-
-
+@functools.cache
 def _onednn_works():
     """Whether this torch build has oneDNN's linear kernel and it computes a small product right.
 
     Checked once per process; a build without it (or one where it fails) keeps
     `torch.nn.functional.linear`.
     """
-    if not _ONEDNN_WORKS:
-        import torch
-
-        try:
-            x = torch.linspace(-1.0, 1.0, 12).reshape(1, 3, 4)
-            weight = torch.linspace(-0.5, 0.5, 20).reshape(5, 4)
-            bias = torch.linspace(0.0, 1.0, 5)
-            got = torch.ops.mkldnn._linear_pointwise(x, weight.T.contiguous().T, bias, "gelu", [], "none")
-            want = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
-            works = torch.backends.mkldnn.is_available() and bool(torch.allclose(got, want, atol=1e-5))
-        except (AttributeError, RuntimeError, NotImplementedError):
-            works = False
-        _ONEDNN_WORKS.append(works)
-    return _ONEDNN_WORKS[0]
-
-
-def _onednn_inference(x, weight, bias):
-    """`_onednn_cpu`, and no gradient needed."""
     import torch
 
-    if not _onednn_cpu(x, weight, bias):
+    if not torch.backends.mkldnn.is_available():
         return False
-    return not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)))
+    try:
+        x = torch.linspace(-1.0, 1.0, 12).reshape(1, 3, 4)
+        weight = torch.linspace(-0.5, 0.5, 20).reshape(5, 4)
+        bias = torch.linspace(0.0, 1.0, 5)
+        got = torch.ops.mkldnn._linear_pointwise(x, weight.T.contiguous().T, bias, "gelu", [], "none")
+        want = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
+        return bool(torch.allclose(got, want, atol=1e-5))
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
 
 
-_ONEDNN_TRAINING = [True]
-_FUNCTION = []
-
-
-def _onednn_linear_function():
+def _needs_gradient(*tensors):
     import torch
 
-    if _FUNCTION:
-        return _FUNCTION[0]
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+@functools.cache
+def _onednn_linear_function():
+    """A `torch.autograd.Function`: oneDNN's product forward and for the input gradient."""
+    import torch
 
     class OneDnnLinear(torch.autograd.Function):
         @staticmethod
@@ -176,14 +180,7 @@ def _onednn_linear_function():
                 grad_bias = rows.sum(0)
             return grad_x, grad_weight, grad_bias
 
-    _FUNCTION.append(OneDnnLinear)
     return OneDnnLinear
-
-
-# `GLICLASS_KERAS_ONEDNN_LINEAR=0` keeps `torch.nn.functional.linear` (MKL's product, the
-# float rounding of earlier releases); also a switch for tests and A/B timing.
-ENVIRONMENT_VARIABLE = "GLICLASS_KERAS_ONEDNN_LINEAR"
-_ONEDNN_LINEAR = [os.environ.get(ENVIRONMENT_VARIABLE, "1").strip() != "0"]
 
 
 def _onednn_post_op(activation):

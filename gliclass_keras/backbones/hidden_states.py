@@ -104,7 +104,7 @@ def at_rows(finish, context, x, rows):
     joined = ops.concatenate(rows, axis=1)
     out = finish(take_rows(context, joined), take_rows(x, joined))
     outputs, start = [], 0
-    for r, size in zip(rows, sizes):
+    for size in sizes:
         outputs.append(out[:, start : start + size])
         start += size
     return outputs

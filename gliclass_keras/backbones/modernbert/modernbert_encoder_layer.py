@@ -220,8 +220,8 @@ class ModernBertEncoderLayer(keras.layers.Layer):
         h = x if self._attention_norm is None else self._attention_norm(x)
         # On torch (inference and training) and TensorFlow (inference): each dense layer
         # one fused product (`fused_projections`: oneDNN's on a torch CPU).
-        fused = (not training or keras.config.backend() == "torch") and fused_projections.fusable(
-            self._qkv_dense, self._attention_output_dense, self._mlp_input_dense, self._mlp_output_dense
+        fused = fused_projections.fusable_for(
+            training, self._qkv_dense, self._attention_output_dense, self._mlp_input_dense, self._mlp_output_dense
         )
         run = fused_projections.dense_or_call
         qkv = run(h, self._qkv_dense, fused)

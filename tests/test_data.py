@@ -209,3 +209,51 @@ def test_evaluate_f1_equals_sklearn_on_predictions(model):
         expected = f1_score(y_true, y_pred, average=average, zero_division=0)
         assert results[f"{average}_f1"] == pytest.approx(expected, abs=1e-6)
     assert logits.shape == (5, 5) and (logits[1, 2:] == -1000).all()
+
+
+def test_static_batches_pad_up_to_a_compiled_shape_with_the_same_loss_and_logits(model):
+    from gliclass_keras.utils import shapes
+
+    natural = GLiClassDataset(
+        RECORDS, model.preprocessor, batch_size=4, shuffle=False, shuffle_labels=False,
+        static_shapes=True, compiled_shapes=shapes.CompiledShapes(compile_cost_in_steps=0),
+    )
+    x, y = natural[0]
+    length = x["token_ids"].shape[1]
+    assert x["label_mask"].shape == (4, 8)
+    memory = shapes.CompiledShapes()
+    big = {"token_ids": (4, length + 16), "padding_mask": (4, length + 16), "label_mask": (4, 16)}
+    memory.choose(big)  # a step compiled for this shape already
+    padded = GLiClassDataset(
+        RECORDS, model.preprocessor, batch_size=4, shuffle=False, shuffle_labels=False,
+        static_shapes=True, compiled_shapes=memory,
+    )
+    px, py = padded[0]
+    assert {name: array.shape for name, array in px.items()} == big
+    assert py["targets"].shape == py["label_ids"].shape == (4, 16)
+    assert (px["token_ids"][:, length:] == model.preprocessor.pad_token_id).all()
+    assert px["padding_mask"][:, length:].sum() == px["label_mask"][:, 8:].sum() == 0
+    assert (py["targets"][:, 8:] == -100).all() and (py["label_ids"][:, 8:] == -1).all()
+    np.testing.assert_array_equal(px["token_ids"][:, :length], x["token_ids"])
+    np.testing.assert_array_equal(py["targets"][:, :8], y["targets"])
+
+    logits = np.asarray(model.predict_on_batch(x))
+    padded_logits = np.asarray(model.predict_on_batch(px))
+    mask = x["label_mask"].astype(bool)
+    np.testing.assert_allclose(padded_logits[:, :8][mask], logits[mask], atol=1e-5)
+    model.compile()
+    loss = model.test_on_batch(x, y, return_dict=True)["loss"]
+    assert model.test_on_batch(px, py, return_dict=True)["loss"] == pytest.approx(loss, abs=1e-6)
+
+
+def test_make_dataset_shares_the_models_compiled_shapes(model):
+    model.compile()
+    train = model.make_dataset(RECORDS, batch_size=2)
+    test = model.make_dataset(RECORDS, batch_size=2, training=False)
+    assert train.compiled_shapes is model.make_dataset(RECORDS).compiled_shapes
+    assert test.compiled_shapes is not train.compiled_shapes
+    train.compiled_shapes.choose({"token_ids": (2, 16)})
+    model.compile()  # Keras makes the step functions again: nothing is compiled
+    assert train.compiled_shapes.shapes == []
+    with pytest.raises(TypeError, match="compiled_shapes"):
+        GLiClassDataset(RECORDS, model.preprocessor, compiled_shapes={})

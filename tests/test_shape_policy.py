@@ -140,3 +140,55 @@ def test_tensorflow_runs_the_label_tower_eagerly_until_it_is_called_often():
     eager = model.encode_labels(LABELS).vectors
     assert label_tower.predict_function is None
     np.testing.assert_allclose(eager, traced, atol=1e-6)
+
+
+# ------------------------------------------------ compiled shapes (rent-or-buy)
+def _shape(length, labels=8, rows=4):
+    return {"token_ids": (rows, length), "padding_mask": (rows, length), "label_mask": (rows, labels)}
+
+
+def test_a_new_shape_pads_up_to_a_compiled_one_until_that_wastes_a_compilation():
+    memory = shapes.CompiledShapes(compile_cost_in_steps=1.0)
+    assert memory.choose(_shape(80)) == _shape(80)  # first: compiled
+    # a 64-token batch padded to 80 wastes a quarter of its step each time
+    for _ in range(4):
+        assert memory.choose(_shape(64)) == _shape(80)
+    assert memory.wasted[shapes.CompiledShapes._key(_shape(64))] == pytest.approx(1.0)
+    # a fifth would waste more than one compilation: 64 is compiled now, and stays
+    assert memory.choose(_shape(64)) == _shape(64)
+    assert memory.choose(_shape(64)) == _shape(64)
+    # the cheapest compiled shape that holds a batch is the one it pads to
+    assert memory.choose(_shape(48)) == _shape(64)
+    assert [s["token_ids"][1] for s in memory.shapes] == [80, 64]
+
+
+def test_only_shapes_at_least_as_large_on_every_axis_are_reused():
+    memory = shapes.CompiledShapes()
+    memory.choose(_shape(80, labels=8))
+    assert memory.choose(_shape(64, labels=16)) == _shape(64, labels=16)  # more label slots
+    assert memory.choose(_shape(96)) == _shape(96)  # longer
+    assert memory.choose(_shape(32, rows=8)) == _shape(32, rows=8)  # more rows
+    bi = dict(_shape(32), label_token_ids=(4, 8, 16))
+    assert memory.choose(bi) == bi  # other arrays
+    assert memory.choose(dict(_shape(16), label_token_ids=(4, 8, 8))) == bi
+    # compile_cost_in_steps=0: every bucketed shape is its own
+    never = shapes.CompiledShapes(compile_cost_in_steps=0)
+    never.choose(_shape(80))
+    assert never.choose(_shape(64)) == _shape(64)
+    never.forget()
+    assert never.shapes == [] and never.choose(_shape(16)) == _shape(16)
+
+
+@pytest.mark.parametrize("bad", [-1, "8", True, float("nan"), None])
+def test_compiled_shapes_rejects_a_bad_compile_cost(bad):
+    with pytest.raises(ValueError, match="compile_cost_in_steps"):
+        shapes.CompiledShapes(compile_cost_in_steps=bad)
+
+
+def test_pad_arrays_to_pads_each_array_with_its_value():
+    arrays = {"token_ids": np.ones((2, 3), "int32"), "label_mask": np.ones((2, 2), "int32")}
+    out = shapes.pad_arrays_to(arrays, {"token_ids": (2, 5), "label_mask": (2, 2)}, {"token_ids": 7})
+    np.testing.assert_array_equal(out["token_ids"], [[1, 1, 1, 7, 7]] * 2)
+    assert out["label_mask"] is arrays["label_mask"]
+    with pytest.raises(ValueError, match="token_ids"):
+        shapes.pad_arrays_to(arrays, {"token_ids": (2, 2), "label_mask": (2, 2)})

@@ -32,9 +32,13 @@ class GLiClassDataset(keras.utils.PyDataset):
       records (`shuffle`); both are seeded, so a run can be repeated.
     * Few-shot `examples` of a record are sub-sampled per epoch when
       `shuffle_labels` is on (the reference's augmentation).
-    * Label slots are padded per batch; on jax and tensorflow sequence length,
-      label slots and batch size are padded to a few fixed sizes
-      (`static_shapes`), so compiled train steps are reused.
+    * Label slots are padded per batch; on jax (and tensorflow with XLA)
+      sequence length, label slots and batch size are padded to a few fixed
+      sizes (`static_shapes`), so compiled train steps are reused. A batch
+      whose padded shape no step has been compiled for yet is padded up to a
+      larger shape that was, until that has wasted more than a compilation
+      costs (`gliclass_keras.utils.shapes.CompiledShapes`): a short fit meets
+      fewer compilations.
     * Text that does not fit `max_length` with its labels is cut (labels are
       kept); labels that do not fit give several rows (uni-encoder; the
       bi-encoder-fused preprocessor raises a `ValueError` instead, as all of
@@ -62,7 +66,12 @@ class GLiClassDataset(keras.utils.PyDataset):
         shuffle: bool, shuffle record order each epoch (map-style data).
         shuffle_labels: bool, shuffle each record's labels each epoch.
         seed: int.
-        static_shapes: bool or None (auto: on for jax and tensorflow).
+        static_shapes: bool or None (auto: on for jax, and for tensorflow
+            with XLA).
+        compiled_shapes: a `gliclass_keras.utils.shapes.CompiledShapes`,
+            the batch shapes the consuming step function was compiled for
+            (`model.make_dataset` passes the model's), or None for one of
+            the dataset's own. Used under `static_shapes` only.
         cache_dir: `datasets` cache directory for files.
         streaming: bool, stream a file instead of caching it.
 
@@ -90,6 +99,7 @@ class GLiClassDataset(keras.utils.PyDataset):
         static_shapes=None,
         cache_dir=None,
         streaming=False,
+        compiled_shapes=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,6 +122,14 @@ class GLiClassDataset(keras.utils.PyDataset):
         if static_shapes is None:
             static_shapes = shapes.uses_static_shapes()
         self.static_shapes = bool(static_shapes)
+        if compiled_shapes is None:
+            compiled_shapes = shapes.CompiledShapes()
+        elif not isinstance(compiled_shapes, shapes.CompiledShapes):
+            raise TypeError(
+                "`compiled_shapes` must be a gliclass_keras.utils.shapes.CompiledShapes or "
+                f"None. Received: {type(compiled_shapes).__name__}"
+            )
+        self.compiled_shapes = compiled_shapes
         self.label_vocabulary = {}
         self.stats = {"truncated_texts": 0, "chunked_records": 0}
         self.epoch = 0
@@ -269,7 +287,17 @@ class GLiClassDataset(keras.utils.PyDataset):
             x["label_mask"] = np.concatenate(
                 [x["label_mask"], np.zeros((extra, num_labels), dtype="int32")]
             )
-        return x, {"targets": y_targets, "label_ids": y_ids}
+        y = {"targets": y_targets, "label_ids": y_ids}
+        if self.static_shapes:
+            x, y = self._pad_to_compiled_shape(x, y)
+        return x, y
+
+    def _pad_to_compiled_shape(self, x, y):
+        """`(x, y)` padded up to the shape `compiled_shapes` picks (masked padding)."""
+        x = shapes.pad_to_compiled_shape(x, self.compiled_shapes, self.preprocessor)
+        slots = {name: (len(array), x["label_mask"].shape[1]) for name, array in y.items()}
+        y = shapes.pad_arrays_to(y, slots, {"targets": IGNORE_INDEX, "label_ids": -1})
+        return x, y
 
     def __getitem__(self, index):
         positions, batch = self._batch_records(index)

@@ -71,6 +71,8 @@ class _ModelState:
         self.rl_trainer = None
         self.restoring_compile = False
         self.lora = None
+        # batch shapes the train and test steps were compiled for (see `make_dataset`)
+        self.compiled_shapes = {"train": shapes.CompiledShapes(), "test": shapes.CompiledShapes()}
 
 
 @register
@@ -311,6 +313,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         self._state.lora = lora_lib.enable_lora(
             self._backbones(), rank, lora_alpha=lora_alpha, target_layer_names=target_layer_names
         )
+        self._forget_compiled_shapes()
         self._layers_changed()
 
     @property
@@ -624,6 +627,12 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         self.predict_function = None
         self.test_function = None
         self.train_function = None
+        self._forget_compiled_shapes()
+
+    def _forget_compiled_shapes(self):
+        """Forget the batch shapes the step functions were compiled for (they are made again)."""
+        for memory in self._state.compiled_shapes.values():
+            memory.forget()
 
     def _run_batch(self, arrays):
         return shapes.predict_on_batch(self, arrays)
@@ -798,6 +807,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         state.training_config = training_config
         state.rl_settings = rl
         state.rl_trainer = None
+        self._forget_compiled_shapes()  # Keras makes the step functions again
         if optimizer == "auto":
             optimizer = training_config.build_optimizer(self, total_steps=total_steps)
         if loss == "auto":
@@ -890,6 +900,8 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         kwargs.setdefault("seed", training_config.seed)
         kwargs.setdefault("cache_dir", training_config.cache_dir)
         kwargs.setdefault("static_shapes", self._uses_static_shapes())
+        # train and test steps are compiled separately, each for its shapes
+        kwargs.setdefault("compiled_shapes", self._state.compiled_shapes["train" if training else "test"])
         return GLiClassDataset(
             data,
             self.preprocessor,
@@ -1039,6 +1051,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
                 )
             self.predict_logits(["quantize"], ["build"])
         result = super().quantize(mode, **kwargs)
+        self._forget_compiled_shapes()
         self._layers_changed()
         return result
 

@@ -167,7 +167,8 @@ def test_only_shapes_at_least_as_large_on_every_axis_are_reused():
     memory.choose(_shape(80, labels=8))
     assert memory.choose(_shape(64, labels=16)) == _shape(64, labels=16)  # more label slots
     assert memory.choose(_shape(96)) == _shape(96)  # longer
-    assert memory.choose(_shape(32, rows=8)) == _shape(32, rows=8)  # more rows
+    assert memory.choose(_shape(32, rows=8)) == _shape(32, rows=8)  # other rows
+    assert memory.choose(_shape(16, rows=2)) == _shape(16, rows=2)  # rows are never padded
     bi = dict(_shape(32), label_token_ids=(4, 8, 16))
     assert memory.choose(bi) == bi  # other arrays
     assert memory.choose(dict(_shape(16), label_token_ids=(4, 8, 8))) == bi

@@ -90,8 +90,8 @@ class CompiledShapes:
     JAX (and TensorFlow with XLA) compile a train or test step once per
     input shape, and a compilation costs several steps' time. A batch whose
     bucketed shape was not met yet can instead be padded up to a larger
-    shape that was: every array at least as large on every axis, the
-    padding masked, so losses, gradients and metrics are the same. Padding
+    shape that was: every array with the same rows and at least as large on
+    every other axis, the padding masked, so losses, gradients and metrics are the same. Padding
     costs compute on every such step while a compilation is paid once, so
     this is rent-or-buy: a batch shape is padded up (to the cheapest larger
     shape met) until the work it wasted that way, counted in steps of its
@@ -153,9 +153,12 @@ class CompiledShapes:
 
     @staticmethod
     def _holds(big, small):
+        # Same rows (a row of nothing but padding could be a fully masked
+        # attention row), every other axis at least as large.
         return big.keys() == small.keys() and all(
             len(big[name]) == len(small[name])
-            and all(b >= s for b, s in zip(big[name], small[name]))
+            and big[name][:1] == small[name][:1]
+            and all(b >= s for b, s in zip(big[name][1:], small[name][1:]))
             for name in small
         )
 

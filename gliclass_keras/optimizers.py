@@ -104,7 +104,39 @@ class _ParameterGroupsMixin:
             return
         if multiplier != 1.0:
             learning_rate = learning_rate * multiplier
+        if _uses_tensorflow_fused_adam(self, gradient):
+            return self._tensorflow_fused_adam_step(gradient, variable, learning_rate)
         super().update_step(gradient, variable, learning_rate)
+
+    def _tensorflow_fused_adam_step(self, gradient, variable, learning_rate):
+        """Keras' Adam update of one variable in TensorFlow's fused `ResourceApplyAdam` kernel.
+
+        One pass over the variable and its two moments instead of the dozen
+        whole-tensor ops of Keras' `Adam.update_step` (TensorFlow without
+        XLA runs each of them on its own). The kernel computes Keras' update
+        term for term: `alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`,
+        `m += (g - m) * (1 - beta_1)`, `v += (g**2 - v) * (1 - beta_2)`,
+        `w -= m * alpha / (sqrt(v) + epsilon)`.
+        """
+        import tensorflow as tf
+
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[index].handle,
+            v=self._velocities[index].handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+        )
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         if keras.backend.backend() != "torch":
@@ -181,7 +213,8 @@ class _ParameterGroupsMixin:
             if rate == 0.0:
                 continue
             lr = keras.ops.cast(learning_rate, variable.dtype)
-            variable.assign(variable - variable * (lr * rate))
+            # w - w * (lr * rate), one update of the variable in place
+            variable.assign_sub(variable * (lr * rate))
 
     def _torch_weight_decay(self, variables, learning_rate):
         """`_apply_weight_decay` with one multi-tensor op per decay rate (torch)."""
@@ -249,6 +282,31 @@ def _uses_torch_fused_adam(optimizer, variables):
         and len({(v.dtype, str(v.value.device)) for v in variables}) <= 1
         and all(v.dtype in ("float32", "float16", "bfloat16") for v in variables)
     )
+
+
+# TensorFlow runs the Adam(W) update of dense gradients in its fused kernel
+# (`_tensorflow_fused_adam_step`); False keeps Keras' `Adam.update_step`.
+_TENSORFLOW_FUSED_ADAM = True
+
+
+def _uses_tensorflow_fused_adam(optimizer, gradient):
+    """Whether `optimizer`'s update of `gradient` runs TensorFlow's `ResourceApplyAdam`.
+
+    TensorFlow backend, Keras' own `Adam.update_step` next in line (Adam or
+    AdamW, no AMSGrad), a dense gradient (an embedding table's sparse
+    `IndexedSlices` keeps Keras' update) and no `tf.distribute` strategy
+    (whose mirrored variables Keras updates replica by replica).
+    """
+    if not _TENSORFLOW_FUSED_ADAM or keras.backend.backend() != "tensorflow":
+        return False
+    if not isinstance(optimizer, keras.optimizers.Adam) or optimizer.amsgrad:
+        return False
+    next_update = super(_ParameterGroupsMixin, optimizer).update_step
+    if getattr(next_update, "__func__", None) is not keras.optimizers.Adam.update_step:
+        return False
+    import tensorflow as tf
+
+    return not isinstance(gradient, tf.IndexedSlices) and not tf.distribute.has_strategy()
 
 
 def _backend_class(base):

@@ -210,11 +210,12 @@ def test_grouped_adamw_matches_torch_adamw():
 
 @pytest.mark.parametrize("name", ["GroupedAdamW", "GroupedAdam", "GroupedSGD", "GroupedRMSprop"])
 def test_grouped_optimizers_fast_update_equals_keras_update(monkeypatch, name):
-    """The torch multi-tensor/fused update gives the per-variable Keras update's weights.
+    """The torch multi-tensor/fused and TensorFlow fused updates give Keras' own update's weights.
 
     Three variables in two learning-rate groups, two decays and a schedule-free
-    rate; on torch the fast path must run (checked), elsewhere both runs take
-    Keras' own update.
+    rate; on torch the fast path must run (checked), and on TensorFlow the
+    fused Adam kernel for Adam and AdamW (checked); jax takes Keras' own
+    update in both runs.
     """
     from gliclass_keras import optimizers as optimizers_lib
 
@@ -225,6 +226,7 @@ def test_grouped_optimizers_fast_update_equals_keras_update(monkeypatch, name):
     def train(fast):
         if not fast:
             monkeypatch.setattr(optimizers_lib, "_uses_torch_parallel_update", lambda optimizer: False)
+            monkeypatch.setattr(optimizers_lib, "_TENSORFLOW_FUSED_ADAM", False)
         variables = [keras.Variable(v, name=f"v{i}") for i, v in enumerate(initial)]
         optimizer = getattr(gliclass_keras.optimizers, name)(
             learning_rate=0.05,
@@ -239,11 +241,21 @@ def test_grouped_optimizers_fast_update_equals_keras_update(monkeypatch, name):
             monkeypatch.setattr(
                 optimizers_lib, "_uses_torch_parallel_update", lambda o: calls.append(1) or original(o)
             )
+        if fast and keras.backend.backend() == "tensorflow":
+            original_tf = optimizers_lib._uses_tensorflow_fused_adam
+            monkeypatch.setattr(
+                optimizers_lib,
+                "_uses_tensorflow_fused_adam",
+                lambda o, g: calls.append(original_tf(o, g)) or calls[-1],
+            )
         for step in grads:
             optimizer.apply([keras.ops.convert_to_tensor(g) for g in step], variables)
         monkeypatch.undo()
         if fast and keras.backend.backend() == "torch":
             assert calls and optimizers_lib._uses_torch_parallel_update(optimizer)
+        if fast and keras.backend.backend() == "tensorflow":
+            # the fused kernel ran for every update of Adam and AdamW only
+            assert calls == [name in ("GroupedAdamW", "GroupedAdam")] * 9
         return [keras.ops.convert_to_numpy(v) for v in variables]
 
     fast, keras_update = train(True), train(False)

@@ -30,7 +30,9 @@ Accelerator: None (CPU)
   `--steps` timed steps, in its own process; the table reports examples per second and
   the ratio to the reference. The timed steps then run once more ("same steps again"):
   by then every shape they need is compiled, which is the steady state of a long run
-  (jax's first timed pass can meet a length bucket the warm-up did not). `fit()` end to end (tokenization included, from a
+  (jax's first timed pass can meet a length bucket the warm-up did not; such a batch is
+  padded up to a bucket already compiled until compiling its own would pay,
+  `gliclass_keras.utils.shapes.CompiledShapes`). `fit()` end to end (tokenization included, from a
   `datasets.Dataset`) is timed as well. Each contender reports the device it
   computes on (the reference on the CPU; a Keras backend uses the GPU it finds).
 

@@ -178,6 +178,11 @@ def test_only_shapes_at_least_as_large_on_every_axis_are_reused():
     assert never.choose(_shape(64)) == _shape(64)
     never.forget()
     assert never.shapes == [] and never.choose(_shape(16)) == _shape(16)
+    # a dataset's memory goes to worker processes with it
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(memory))
+    assert copy.shapes == memory.shapes and copy.choose(_shape(16)) == _shape(64, labels=16)
 
 
 @pytest.mark.parametrize("bad", [-1, "8", True, float("nan"), None])

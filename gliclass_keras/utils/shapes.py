@@ -135,6 +135,18 @@ class CompiledShapes:
         self._lock = threading.Lock()
         self.forget()
 
+    def __getstate__(self):
+        # picklable (a dataset sent to worker processes), without its lock
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        import threading
+
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def forget(self):
         """Drop every remembered shape (the step functions were made again)."""
         self.shapes = []  # each a dict: array name -> shape tuple

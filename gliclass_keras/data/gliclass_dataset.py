@@ -294,7 +294,14 @@ class GLiClassDataset(keras.utils.PyDataset):
 
     def _pad_to_compiled_shape(self, x, y):
         """`(x, y)` padded up to the shape `compiled_shapes` picks (masked padding)."""
-        x = shapes.pad_to_compiled_shape(x, self.compiled_shapes, self.preprocessor)
+        shape = self.compiled_shapes.choose({name: array.shape for name, array in x.items()})
+        pad_id = self.preprocessor.pad_token_id
+        token_pads = {
+            "token_ids": pad_id,
+            "class_token_ids": pad_id,
+            "label_token_ids": getattr(self.preprocessor, "label_pad_token_id", pad_id),
+        }
+        x = shapes.pad_arrays_to(x, shape, token_pads)
         slots = {name: (len(array), x["label_mask"].shape[1]) for name, array in y.items()}
         y = shapes.pad_arrays_to(y, slots, {"targets": IGNORE_INDEX, "label_ids": -1})
         return x, y

@@ -218,22 +218,6 @@ def pad_arrays_to(arrays, shape, values=None):
     return out
 
 
-def input_pad_values(preprocessor):
-    """The padding value of each model input array a `preprocessor`'s `collate` makes (0 if absent)."""
-    pad_id = preprocessor.pad_token_id
-    return {
-        "token_ids": pad_id,
-        "class_token_ids": pad_id,
-        "label_token_ids": getattr(preprocessor, "label_pad_token_id", pad_id),
-    }
-
-
-def pad_to_compiled_shape(arrays, compiled_shapes, preprocessor):
-    """Model inputs `arrays` padded up to the shape `compiled_shapes.choose` picks for them."""
-    shape = compiled_shapes.choose({name: array.shape for name, array in arrays.items()})
-    return pad_arrays_to(arrays, shape, input_pad_values(preprocessor))
-
-
 def predict_on_batch(model, arrays, eager_calls=0):
     """`model.predict_on_batch(arrays)` on whole shards, traced once for all shapes on TensorFlow.
 

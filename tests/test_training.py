@@ -78,6 +78,37 @@ def test_fit_lowers_loss_and_reports_f1():
     assert all(0.0 <= v <= 1.0 for v in history["macro_f1"])
 
 
+def test_train_on_batch_and_fit_share_one_compiled_train_step():
+    """`train_on_batch` gives its step `(x, y, None)`, `fit` gives `(x, y)`: one trace on JAX."""
+    from gliclass_keras.models import training as training_lib
+
+    model = _model()
+    model.compile()
+    traces = []
+    train_step = model.train_step
+
+    def counting_train_step(*args):
+        traces.append(1)
+        return train_step(*args)
+
+    model.train_step = counting_train_step
+    records = RECORDS[:4]
+    x, y = model.make_dataset(records, batch_size=4, training=True)[0]
+    first = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+    history = model.fit(records, batch_size=4, epochs=2, verbose=0).history
+    assert np.isfinite(first) and all(np.isfinite(history["loss"])), (first, history)
+    if keras.backend.backend() == "jax":
+        # traced (and compiled) once, for the first call; fit's batches have its shape
+        assert len(traces) == 1, len(traces)
+    else:
+        step = lambda *args: None
+        assert training_lib.one_batch_structure(step) is step
+    # a batch with sample weights keeps them
+    batch = ({"a": 1}, 2, np.ones(3))
+    assert training_lib._without_empty_sample_weight(batch) is batch
+    assert training_lib._without_empty_sample_weight(({"a": 1}, 2, None)) == ({"a": 1}, 2)
+
+
 def test_fit_single_label_records():
     """Single-label cross-entropy through the records path (unknown slot count on tf)."""
     model = _model(problem_type="single_label_classification")

@@ -622,6 +622,18 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         if previous is not None and previous != self._run_eagerly:
             self._forget_step_functions()
 
+    def make_train_function(self, force=False):
+        # `train_on_batch` and `fit` share one compiled step (see
+        # `training.one_batch_structure`)
+        super().make_train_function(force)
+        self.train_function = training_lib.one_batch_structure(self.train_function)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        super().make_test_function(force)
+        self.test_function = training_lib.one_batch_structure(self.test_function)
+        return self.test_function
+
     def _forget_step_functions(self):
         """Drop the predict, test and train functions Keras made; they are made again on next use."""
         self.predict_function = None

@@ -78,31 +78,46 @@ def test_fit_lowers_loss_and_reports_f1():
     assert all(0.0 <= v <= 1.0 for v in history["macro_f1"])
 
 
-def test_train_on_batch_and_fit_share_one_compiled_train_step():
-    """`train_on_batch` gives its step `(x, y, None)`, `fit` gives `(x, y)`: one trace on JAX."""
+def test_train_on_batch_fit_and_evaluate_share_one_traced_step():
+    """`train_on_batch` gives its step `(x, y, None)`, `fit` gives `(x, y)` (on TensorFlow
+    from inside a `tf.data` loop): each step is traced once per batch shape on JAX and
+    once for all shapes on TensorFlow, whoever calls it. Validation batches take
+    `fit`'s `batch_size`."""
     from gliclass_keras.models import training as training_lib
 
     model = _model()
     model.compile()
-    traces = []
-    train_step = model.train_step
+    traces = {"train": 0, "test": 0}
 
-    def counting_train_step(*args):
-        traces.append(1)
-        return train_step(*args)
+    def counting(kind, step):
+        def counted(*args):
+            traces[kind] += 1
+            return step(*args)
 
-    model.train_step = counting_train_step
+        return counted
+
+    model.train_step = counting("train", model.train_step)
+    model.test_step = counting("test", model.test_step)
     records = RECORDS[:4]
     x, y = model.make_dataset(records, batch_size=4, training=True)[0]
     first = float(model.train_on_batch(x, y, return_dict=True)["loss"])
-    history = model.fit(records, batch_size=4, epochs=2, verbose=0).history
+    history = model.fit(records, batch_size=4, epochs=2, verbose=0, validation_data=records).history
+    # a batch of another length: TensorFlow's trace takes every shape
+    longer = [dict(r, text=r["text"] + " and then some more words" * 4) for r in RECORDS[4:8]]
+    history["loss"] += model.fit(longer, batch_size=4, epochs=1, verbose=0).history["loss"]
+    tested = model.test_on_batch(*model.make_dataset(records, 4, training=False)[0], return_dict=True)["loss"]
+    evaluated = model.evaluate(records, batch_size=4, verbose=0, return_dict=True)["loss"]
     assert np.isfinite(first) and all(np.isfinite(history["loss"])), (first, history)
-    if keras.backend.backend() == "jax":
-        # traced (and compiled) once, for the first call; fit's batches have its shape
-        assert len(traces) == 1, len(traces)
-    else:
-        step = lambda *args: None
-        assert training_lib.one_batch_structure(step) is step
+    np.testing.assert_allclose(tested, evaluated, rtol=1e-5)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        # one trace for every shape (and none more for creating optimizer variables)
+        assert traces == {"train": 1, "test": 1}, traces
+    elif backend == "jax":
+        # compiled per batch shape (two lengths), never per caller
+        assert traces == {"train": 2, "test": 1}, traces
+    else:  # torch runs the steps themselves
+        assert traces["train"] == 1 + 2 + 1 and traces["test"] == 2 + 1 + 1, traces
     # a batch with sample weights keeps them
     batch = ({"a": 1}, 2, np.ones(3))
     assert training_lib._without_empty_sample_weight(batch) is batch

@@ -623,16 +623,25 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
             self._forget_step_functions()
 
     def make_train_function(self, force=False):
-        # `train_on_batch` and `fit` share one compiled step (see
-        # `training.one_batch_structure`)
-        super().make_train_function(force)
-        self.train_function = training_lib.one_batch_structure(self.train_function)
+        # one trace (TensorFlow) or compilation (JAX) for `fit` and
+        # `train_on_batch` alike: see `training.make_step_function`
+        if self.train_function is None or force:
+            self.train_function = training_lib.make_step_function(
+                self, "train", lambda: self._keras_step_function("train")
+            )
         return self.train_function
 
     def make_test_function(self, force=False):
-        super().make_test_function(force)
-        self.test_function = training_lib.one_batch_structure(self.test_function)
+        if self.test_function is None or force:
+            self.test_function = training_lib.make_step_function(
+                self, "test", lambda: self._keras_step_function("test")
+            )
         return self.test_function
+
+    def _keras_step_function(self, kind):
+        make = getattr(super(), f"make_{kind}_function")
+        make(force=True)
+        return getattr(self, f"{kind}_function")
 
     def _forget_step_functions(self):
         """Drop the predict, test and train functions Keras made; they are made again on next use."""
@@ -954,6 +963,7 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         `steps_per_epoch`. A model compiled with an `RLConfig` trains with
         PPO: `fit` is then its `RLTrainer`'s `fit` (same arguments).
         """
+        requested_batch_size = batch_size
         data, dataset = self._as_batches(x, batch_size, training=True)
         val_dataset = None
         if dataset is not None:
@@ -968,7 +978,9 @@ class GLiClassClassifier(ZeroShotAPI, keras.Model):
         if validation_data is not None:
             validation_batch_size = kwargs.pop("validation_batch_size", None)
             validation_data, val_dataset = self._as_batches(
-                validation_data, validation_batch_size or batch_size or 8, training=False
+                validation_data,
+                validation_batch_size or requested_batch_size or 8,
+                training=False,
             )
             if val_dataset is not None and val_dataset.streaming and kwargs.get("validation_steps") is None:
                 raise ValueError("Streamed validation data needs `validation_steps`.")

@@ -12,6 +12,7 @@ import keras
 from gliclass_keras import losses as losses_lib
 from gliclass_keras import metrics as metrics_lib
 from gliclass_keras.training_config import TrainingConfig
+from gliclass_keras.utils import shapes
 
 
 def split_targets(y):
@@ -145,9 +146,11 @@ def _tensorflow_step_function(model, kind):
     ):
         return None  # Keras' function, which handles all of these
     traced = tf.function(
-        getattr(model, f"{kind}_step"), reduce_retracing=True, jit_compile=model.jit_compile, autograph=False
+        getattr(model, f"{kind}_step"),
+        reduce_retracing=True,
+        jit_compile=model.jit_compile,
+        autograph=False,
     )
-    state = {"traced": False}
 
     def function(batches):
         for batch in batches:  # one batch: `steps_per_execution` is 1
@@ -156,29 +159,17 @@ def _tensorflow_step_function(model, kind):
                     lambda x: None if isinstance(x, tf.experimental.Optional) else x, batch
                 )
             )
-            if not state["traced"]:
+            if traced.experimental_get_tracing_count() == 0:
                 optimizer = getattr(model, "optimizer", None)
                 if kind == "train" and optimizer is not None and not optimizer.built:
                     # built here, not by the first trace: a `tf.function`
                     # that creates variables traces a second time
                     optimizer.build(model.trainable_variables)
-                specs = keras.tree.map_structure(_any_shape_spec, batch)
-                traced.get_concrete_function(specs)
-                state["traced"] = True
+                traced.get_concrete_function(shapes.any_shape_specs(batch))
             return traced(batch)
         raise StopIteration
 
     return function
-
-
-def _any_shape_spec(value):
-    import tensorflow as tf
-
-    if value is None:
-        return None
-    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
-        value = tf.convert_to_tensor(value)
-    return tf.TensorSpec((None,) * len(value.shape), tf.as_dtype(value.dtype))
 
 
 def _without_empty_sample_weight(batch):

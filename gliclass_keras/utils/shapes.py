@@ -269,21 +269,32 @@ def _traced_for_every_shape(model):
     return bool(getattr(model.predict_function, "_gliclass_traced_for_every_shape", False))
 
 
-def _trace_for_every_shape(model, arrays):
+def any_shape_specs(arrays):
+    """`tf.TensorSpec`s of `arrays`' structure with every axis of unknown size (None stays None).
+
+    A `tf.function` traced for these serves every later call whose arrays
+    have the same structure and dtypes, whatever their shapes.
+    """
     import numpy as np
     import tensorflow as tf
     from keras import tree
 
+    def spec(array):
+        if array is None:
+            return None
+        if not hasattr(array, "dtype"):
+            array = np.asarray(array)
+        return tf.TensorSpec((None,) * len(array.shape), tf.as_dtype(array.dtype))
+
+    return tree.map_structure(spec, arrays)
+
+
+def _trace_for_every_shape(model, arrays):
     model.make_predict_function()
     if _traced_for_every_shape(model):
         return
     function = model.predict_function
-    specs = tree.map_structure(
-        lambda array: tf.TensorSpec(
-            (None,) * np.ndim(array), tf.as_dtype(np.asarray(array).dtype)
-        ),
-        arrays,
-    )
+    specs = any_shape_specs(arrays)
     # Keras calls its predict function with `[(x,)]`; a later call whose
     # arrays have these dtypes dispatches to this trace, whatever its shapes.
     function.get_concrete_function([(specs,)])
